@@ -1,0 +1,82 @@
+"""Load the corpus: read each file as UTF-8, detect its language, and strip OCR noise.
+
+Cleaning never edits the original text: a `Document` keeps both, and a map from every cleaned
+character back to its offset in the original, so citations can point at the file as it is on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from rag.data import Document
+from rag.errors import CorpusError
+
+SUFFIXES = (".txt", ".md")
+CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+LATIN = re.compile(r"[A-Za-z]")
+# Stray glyphs the OCR of seed 000 left where footnote marks and punctuation were.
+OCR_NOISE = re.compile(r"[ÿŷӱỹ\ufffd]")
+# Share of CJK among letters from which a text counts as Chinese.
+ZH_RATIO = 0.3
+
+
+def detect_language(text: str) -> str:
+    """'zh' when CJK characters make up a fair share of the letters, else 'en'."""
+    cjk = len(CJK.findall(text))
+    latin_words = len(re.findall(r"[A-Za-z]+", text))
+    if cjk == 0:
+        return "en"
+    # A Chinese character carries about a word's meaning, so compare characters with words.
+    return "zh" if cjk / (cjk + latin_words) >= ZH_RATIO else "en"
+
+
+def clean_text(text: str) -> tuple[str, tuple[int, ...]]:
+    """Drop OCR noise; return the cleaned text and the origin map (with an end sentinel)."""
+    kept: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(text):
+        if OCR_NOISE.match(ch):
+            continue
+        kept.append(ch)
+        origin.append(i)
+    origin.append(len(text))
+    return "".join(kept), tuple(origin)
+
+
+def load_document(path: Path, name: str | None = None) -> Document:
+    """Read one corpus file; a file that is not UTF-8 raises CorpusError naming it."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(
+            f"{path} is not valid UTF-8 (byte {exc.start}); convert it, e.g. `iconv -t UTF-8`"
+        ) from exc
+    clean, origin = clean_text(text)
+    return Document(
+        name=name or path.name,
+        text=text,
+        clean=clean,
+        origin=origin,
+        language=detect_language(clean),
+        sha256=hashlib.sha256(raw).hexdigest(),
+    )
+
+
+def corpus_files(corpus_dir: Path) -> list[Path]:
+    """The corpus files in name order; CorpusError when the folder is missing or has none."""
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"corpus folder {corpus_dir} does not exist; set RAG_CORPUS_DIR or --corpus")
+    files = sorted(p for p in corpus_dir.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+    if not files:
+        raise CorpusError(f"corpus folder {corpus_dir} has no .txt or .md files")
+    return files
+
+
+def load_corpus(corpus_dir: Path) -> Iterator[Document]:
+    """Every document of the corpus folder, in name order."""
+    for path in corpus_files(corpus_dir):
+        yield load_document(path)

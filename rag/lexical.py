@@ -1,0 +1,86 @@
+"""Lexical retrieval: bilingual word tokens (jieba for Chinese, word runs for English) scored with BM25."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from functools import cache
+
+import bm25s
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*|[\u3400-\u4dbf\u4e00-\u9fff]+")
+CJK_RUN = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff]+$")
+EN_STOP = frozenset(
+    """a an the and or but if of to in on at by for with from as into about over under between through during
+    is are was were be been being am do does did done has have had having it its this that these those there here
+    what which who whom whose when where why how whether than then so such not no nor can could should would will
+    shall may might must also very more most much many some any each every all both either neither other own same
+    i me my we our you your he him his she her they them their one ones s t just only out up down off again
+    further once too yet still while because until per via vs etc""".split()
+)
+ZH_STOP = frozenset(
+    """的 了 是 在 和 与 及 或 也 都 而 并 就 对 把 被 为 以 于 之 其 这 那 个 中 上 下 有 无 不 没有 吗 呢 吧 啊
+    什么 哪 哪些 哪个 哪一 哪一年 哪年 多少 几 怎样 怎么 如何 为什么 何时 何 谁 是否 请 问 一个 一种 我们 他们 它们
+    根据 文中 文章 作者 提到 哪里 什么样 是什么 有哪些""".split()
+)
+
+
+@cache
+def _jieba() -> object:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased content words: English word runs and jieba words, stop words removed."""
+    out: list[str] = []
+    for run in WORD.findall(text.lower()):
+        if CJK_RUN.match(run):
+            words = _jieba().lcut_for_search(run)  # type: ignore[attr-defined]
+            out.extend(w for w in words if w not in ZH_STOP and not (len(w) == 1 and w in ZH_STOP))
+        elif run not in EN_STOP and len(run) > 1:
+            out.append(run)
+    return out
+
+
+class LexicalIndex:
+    """BM25 over the chunks' cleaned text, plus the corpus vocabulary and its idf."""
+
+    def __init__(self, texts: list[str]) -> None:
+        tokenized = [tokenize(t) for t in texts]
+        self.n_docs = len(texts)
+        self.bm25 = bm25s.BM25()
+        self.bm25.index(tokenized, show_progress=False)
+        df: dict[str, int] = {}
+        for toks in tokenized:
+            for tok in set(toks):
+                df[tok] = df.get(tok, 0) + 1
+        self.df = df
+
+    def idf(self, term: str) -> float:
+        """Smoothed idf; a term the corpus lacks gets the highest possible value."""
+        return math.log(1 + (self.n_docs + 1) / (self.df.get(term, 0) + 0.5))
+
+    def known(self, term: str) -> bool:
+        """Whether the corpus contains the term."""
+        return term in self.df
+
+    def scores(self, terms: list[str]) -> np.ndarray:
+        """BM25 score of every chunk for the query terms (zeros when none is in the corpus)."""
+        known = [t for t in terms if t in self.df]
+        if not known:
+            return np.zeros(self.n_docs, dtype=np.float32)
+        return np.asarray(self.bm25.get_scores(known), dtype=np.float32)
+
+    def top(self, terms: list[str], k: int) -> list[int]:
+        """Chunk ids of the k best-scoring chunks with a positive score, best first."""
+        s = self.scores(terms)
+        order = np.argsort(-s, kind="stable")[:k]
+        return [int(i) for i in order if s[i] > 0]

@@ -1,0 +1,155 @@
+"""Wire the stages together: load → chunk → embed → index on build; retrieve → compose on a question."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from rag.chunking import chunk_corpus, make_splitter
+from rag.compose import Composer
+from rag.corpus import corpus_files, load_corpus, load_document
+from rag.data import Answer, Chunk, Document, Hit
+from rag.embedding import Embedder, load_embedder
+from rag.errors import IndexStaleError, InputError
+from rag.index import LanguageMeans, StoredIndex, load_index, make_faiss_index, save_index, sha256_file
+from rag.lexical import LexicalIndex
+from rag.offline import force_offline, install_tiktoken_encodings
+from rag.retrieval import Retrieval, Retriever, centre_passages
+from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def expected_manifest(settings: Settings, embedder: Embedder) -> dict[str, Any]:
+    """What a fresh index's manifest must say for these settings, this embedder and the corpus on disk."""
+    return {
+        "embedder": embedder.id,
+        "dimension": embedder.dim,
+        "index_type": settings.index_type,
+        "centered": settings.center_embeddings,
+        "chunking": {
+            "encoding": settings.tiktoken_encoding,
+            "chunk_tokens": settings.chunk_tokens,
+            "chunk_overlap": settings.chunk_overlap,
+        },
+        "corpus": {p.name: sha256_file(p) for p in corpus_files(settings.corpus_dir)},
+    }
+
+
+def embed_passages(embedder: Embedder, texts: list[str], batch_size: int, desc: str) -> np.ndarray:
+    """Embed in batches behind a progress bar."""
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    with tqdm(total=len(texts), desc=desc, unit="chunk", disable=None) as bar:
+        for i in range(0, len(texts), batch_size):
+            batch = texts[i : i + batch_size]
+            out[i : i + len(batch)] = embedder.encode_passages(batch)
+            bar.update(len(batch))
+    return out
+
+
+def language_means(embedder: Embedder, chunks: list[Chunk], vectors: np.ndarray, settings: Settings) -> LanguageMeans:
+    """Per-language passage means over all chunks, query-mode means over an even sample of them.
+
+    A language with too few chunks for a stable mean falls back to the all-language mean ('*').
+    """
+    langs = sorted({c.language for c in chunks})
+    passage: dict[str, list[float]] = {"*": vectors.mean(axis=0).tolist()}
+    query: dict[str, list[float]] = {}
+    samples: dict[str, list[str]] = {}
+    for lang in langs:
+        rows = [i for i, c in enumerate(chunks) if c.language == lang]
+        if len(rows) < settings.min_language_chunks:
+            continue
+        passage[lang] = vectors[rows].mean(axis=0).tolist()
+        step = max(1, len(rows) // settings.centering_sample)
+        samples[lang] = [chunks[i].clean for i in rows[::step][: settings.centering_sample]]
+    all_q = []
+    for lang, texts in samples.items():
+        qv = embedder.encode_queries(texts)
+        query[lang] = qv.mean(axis=0).tolist()
+        all_q.append(qv)
+    if all_q:
+        query["*"] = np.concatenate(all_q).mean(axis=0).tolist()
+    return LanguageMeans(passage=passage, query=query)
+
+
+def build_index(settings: Settings, embedder: Embedder) -> StoredIndex:
+    """Build the index from the corpus folder and save it atomically."""
+    docs = list(load_corpus(settings.corpus_dir))
+    splitter = make_splitter(settings.chunk_tokens, settings.chunk_overlap, settings.tiktoken_encoding, settings.cache_dir / "tiktoken")
+    chunks = chunk_corpus(docs, splitter)
+    log.info("chunked %d documents into %d chunks", len(docs), len(chunks))
+    raw = embed_passages(embedder, [c.clean for c in chunks], settings.embed_batch_size, "embedding chunks")
+    means = language_means(embedder, chunks, raw, settings)
+    vectors = centre_passages(raw, [c.language for c in chunks], means) if settings.center_embeddings else raw
+    index = make_faiss_index(vectors, settings.index_type, settings.hnsw_m)
+    manifest = expected_manifest(settings, embedder)
+    save_index(settings.index_dir, index, chunks, means, manifest)
+    return load_index(settings.index_dir, manifest)
+
+
+@dataclass
+class Pipeline:
+    """The question-answering service's core: `search` returns passages, `ask` a cited answer."""
+
+    settings: Settings
+    embedder: Embedder
+    stored: StoredIndex
+    retriever: Retriever
+    composer: Composer
+    documents: dict[str, Document]
+
+    @classmethod
+    def load(cls, settings: Settings | None = None, rebuild: bool = False) -> Pipeline:
+        """Load the index, building it first when missing, stale, or when `rebuild` is set."""
+        settings = settings or Settings()
+        force_offline()
+        install_tiktoken_encodings(settings.cache_dir / "tiktoken")
+        embedder = load_embedder(settings)
+        expected = expected_manifest(settings, embedder)
+        stored = None
+        if not rebuild:
+            try:
+                stored = load_index(settings.index_dir, expected)
+            except IndexStaleError as exc:
+                log.warning("%s", exc)
+        if stored is None:
+            stored = build_index(settings, embedder)
+        lexical = LexicalIndex([c.clean for c in stored.chunks])
+        documents = {p.name: load_document(p) for p in corpus_files(settings.corpus_dir)}
+        retriever = Retriever(stored, lexical, embedder, settings)
+        composer = Composer(settings, lexical, documents)
+        return cls(settings, embedder, stored, retriever, composer, documents)
+
+    def _check(self, text: str, what: str) -> str:
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"the {what} is empty; type a question in English or Chinese")
+        if len(text) > self.settings.max_question_chars:
+            raise InputError(
+                f"the {what} is {len(text)} characters long; the limit is {self.settings.max_question_chars} "
+                "(RAG_MAX_QUESTION_CHARS)"
+            )
+        return text.strip()
+
+    def _top_k(self, top_k: int | None) -> int:
+        k = self.settings.top_k if top_k is None else top_k
+        if not 1 <= k <= self.settings.candidates:
+            raise InputError(f"top_k must be between 1 and {self.settings.candidates}, got {k}")
+        return k
+
+    def retrieve(self, query: str, top_k: int | None = None) -> Retrieval:
+        """Retrieval with its translation and per-stage timings."""
+        return self.retriever.retrieve(self._check(query, "query"), self._top_k(top_k))
+
+    def search(self, query: str, top_k: int | None = None) -> list[Hit]:
+        """The top_k passages for `query`, best first."""
+        return self.retrieve(query, top_k).hits
+
+    def ask(self, question: str, top_k: int | None = None) -> Answer:
+        """A cited extractive answer, or an abstention with the nearest passages."""
+        retrieval = self.retrieve(self._check(question, "question"), top_k)
+        return self.composer.compose(retrieval)

