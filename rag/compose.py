@@ -1,10 +1,12 @@
 """Compose an extractive answer with sentence-level citations, or abstain.
 
-The question is reduced to its concepts (content words, each with its dictionary translations). Every
-sentence of the top passages is scored by the idf-weighted share of concepts it covers, in either
-language. The best few become the answer, each followed by its `[n]` marker. The composer abstains when
-the chosen evidence does not cover the question's concepts well enough, or lacks the kind of fact the
-question asks for (a year for "when", a number for "how many"): a near fact is not an answer.
+The question is reduced to its concepts: content words, each with the forms that count as mentioning it
+(stems, dictionary translations, acronyms and their expansions from the corpus). Sentences of the top
+passages are scored by the idf-weighted share of concepts they mention, with their passage as context.
+Sentences are picked greedily for the coverage they add, and each is followed by its `[n]` marker.
+
+The composer abstains when the picked evidence does not mention enough of the question, or lacks the kind
+of fact asked for (a year for "when", a quantity for "how many"): a near fact is not an answer.
 """
 
 from __future__ import annotations
@@ -14,16 +16,35 @@ import re
 from dataclasses import dataclass
 
 from rag.data import Answer, Citation, Document, Hit
-from rag.lexical import CJK_RUN, EN_STOP, ZH_STOP, LexicalIndex, tokenize
+from rag.lexical import CJK_RUN, EN_STOP, QUESTION_FRAMING, WORD, ZH_STOP, LexicalIndex, stem, tokenize
 from rag.retrieval import Retrieval
 from rag.settings import Settings
 from rag.translate import get_dictionary
 
 SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]*\s+|(?<=[。！？；])[”’）]*|\n+")
 YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
-NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万亿两]+[个项国家名次条年%]")
-ASKS_YEAR = re.compile(r"\b(when|what year|which year|in what year)\b|哪一年|哪年|何时|什么时候|哪个年份|几年", re.I)
-ASKS_NUMBER = re.compile(r"\b(how many|how much|what percentage|what share|what number)\b|多少|几个|几项|几家|几国|比例", re.I)
+# A number: digits, or Chinese numerals above one with a measure word (一个 is mostly "a", not a count).
+QUANTITY = re.compile(r"\d|(?<![第唯])[二三四五六七八九十百千万亿两][一二三四五六七八九十百千万亿两]*[个项家名条位次倍]")
+ASKS_YEAR = re.compile(
+    r"\b(when|what year|which year|what date|which date|since what year)\b|哪一年|哪年|何时|什么时候|哪一天|哪天|日期|年份",
+    re.I,
+)
+ASKS_QUANTITY = re.compile(
+    r"\b(how many|how much|what percentage|what share|by what percentage|what rate|what interest)\b"
+    r"|多少|几个|几款|几项|几家|比例|比重|份额|利率",
+    re.I,
+)
+# "How many X": the counted thing, which must stand next to a number in the answer.
+COUNTED = re.compile(
+    r"\bwhat (?:interest )?(rate)\b|\bhow many ([a-z][a-z -]*?)(?= (?:do|does|did|is|are|was|were|has|have|had|will|would|can|in|of|to|from)\b|[?,.]|$)"
+    r"|(?:多少|几)[个项款家名位条期次]?(.*)",
+    re.I,
+)
+COUNT_WINDOW = 40  # characters on either side of a number where the counted thing must appear
+# Capitalized word runs, allowing lower-case joiners, from which acronyms are read (Asian Infrastructure
+# Investment Bank → AIIB); and an acronym in parentheses after a Chinese name (国际货币基金组织（IMF）).
+NAME_RUN = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:of|and|for|the|on)?\s*[A-Z][a-z]+)+")
+ZH_ACRONYM = re.compile(r"([\u4e00-\u9fff]{2,})[（(]([A-Z]{2,})[)）]")
 ABSTAIN = {
     "en": "The documents do not contain an answer to this question.",
     "zh": "文档中没有找到这个问题的答案。",
@@ -33,15 +54,28 @@ CROSS_NOTE = {
     "zh": "以下依据来自英文文献，按原文引用。",
 }
 CJK_WEIGHT = 2  # a Chinese character carries about as much as two Latin letters
+CONTEXT_WEIGHT = 0.3  # share of a sentence's score that comes from its passage
+RANK_PENALTY = 0.01  # per rank of the passage a sentence comes from: ties go to better passages
+# How much a word says, from its general frequency (wordfreq's Zipf scale, ~1 rare to ~7 "the"): a small
+# corpus's idf alone rates "become" or "took" as rare. Informativeness = (ceiling - zipf) / span, clamped.
+ZIPF_CEILING = 7.0
+ZIPF_SPAN = 3.0
+INFO_RANGE = (0.2, 1.5)
 
 
 @dataclass(frozen=True)
 class Concept:
-    """One content word of the question and the surface forms that count as mentioning it."""
+    """One content word of the question and what counts as mentioning it: any one of its token groups
+    (all tokens of a group present, as for a translated phrase) or any of its substrings."""
 
     word: str
-    forms: frozenset[str]
+    groups: frozenset[frozenset[str]]
+    substrings: frozenset[str]
     weight: float
+
+    def mentioned(self, text: str, tokens: set[str]) -> bool:
+        """Whether lower-cased `text` (with its `tokens`) mentions the concept."""
+        return any(g <= tokens for g in self.groups) or any(s in text for s in self.substrings)
 
 
 @dataclass(frozen=True)
@@ -54,14 +88,15 @@ class Sentence:
     clean: str
     rank: int
     language: str
+    context: str
 
 
-def _stems(word: str) -> set[str]:
-    out = {word}
-    for suffix in ("ies", "es", "s", "ed", "ing", "al", "ism", "ation", "ly"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            out.add(word[: -len(suffix)])
-    return out
+def informativeness(word: str) -> float:
+    """How much a word tells about what is asked, from its frequency in general language."""
+    from wordfreq import zipf_frequency
+
+    zipf = zipf_frequency(word, "zh" if CJK_RUN.match(word) else "en")
+    return min(INFO_RANGE[1], max(INFO_RANGE[0], (ZIPF_CEILING - zipf) / ZIPF_SPAN))
 
 
 def _content_len(text: str) -> int:
@@ -72,6 +107,19 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def acronym_map(documents: dict[str, Document]) -> dict[str, set[str]]:
+    """Acronym (lower-case) → the names it stands for in the corpus, English and Chinese."""
+    out: dict[str, set[str]] = {}
+    for doc in documents.values():
+        for m in NAME_RUN.finditer(doc.clean):
+            words = [w for w in m.group(0).split() if w[0].isupper()]
+            if len(words) >= 2:
+                out.setdefault("".join(w[0] for w in words).lower(), set()).add(" ".join(words).lower())
+        for zh, acro in ZH_ACRONYM.findall(doc.clean):
+            out.setdefault(acro.lower(), set()).add(zh)
+    return out
+
+
 class Composer:
     """Builds answers from retrievals; holds what it needs from the corpus."""
 
@@ -79,52 +127,64 @@ class Composer:
         self.settings = settings
         self.lexical = lexical
         self.documents = documents
-        self.max_idf = lexical.idf("\0")
+        self.acronyms = acronym_map(documents)
+        self.max_idf = lexical.idf("")
+
+    def _question_words(self, retrieval: Retrieval) -> list[str]:
+        question = retrieval.query
+        if retrieval.language == "zh":
+            dictionary = get_dictionary()
+            words: list[str] = []
+            for run in re.findall(r"[\u3400-\u9fff]+|[A-Za-z0-9]+(?:[-'][A-Za-z0-9]+)*", question):
+                words.extend(dictionary.segment(run) if CJK_RUN.match(run) else [run])
+            return words
+        # Hyphenated words and possessives count by their parts: "small-scale" → small, scale.
+        return re.findall(r"[A-Za-z0-9]+", re.sub(r"'s\b", "", question))
 
     def concepts(self, retrieval: Retrieval) -> list[Concept]:
         """The question's concepts with their forms in both languages and idf weights."""
-        question = retrieval.query
         translated = retrieval.translation.terms
-        words: list[str] = []
-        if retrieval.language == "zh":
-            dictionary = get_dictionary()
-            for run in re.findall(r"[\u3400-\u9fff]+|[A-Za-z0-9]+", question.lower()):
-                words.extend(dictionary.segment(run) if CJK_RUN.match(run) else [run])
-        else:
-            words = re.findall(r"[a-z0-9]+(?:[-'][a-z0-9]+)*", question.lower())
+        names = {
+            w.lower(): "".join(x[0] for x in run.split() if x[0].isupper()).lower()
+            for run in NAME_RUN.findall(retrieval.query)
+            for w in run.split()
+        }
         out: list[Concept] = []
-        for word in dict.fromkeys(words):
-            if word in EN_STOP or word in ZH_STOP or (len(word) < 2 and not word.isdigit()):
+        for raw in dict.fromkeys(self._question_words(retrieval)):
+            word = raw.lower()
+            if word in EN_STOP or word in ZH_STOP or word in QUESTION_FRAMING or len(word) < 2:
                 continue
-            forms = set(_stems(word)) if not CJK_RUN.match(word) else {word}
+            groups: set[frozenset[str]] = set()
+            subs: set[str] = set()
+            if CJK_RUN.match(word):
+                subs.add(word)
+            else:
+                groups.add(frozenset({stem(word)}))
+                subs.update(self.acronyms.get(word, ()))
+                if word in names:
+                    groups.add(frozenset({names[word]}))
             for phrase, targets in translated.items():
                 if word == phrase or word in phrase.split():
-                    forms.update(targets)
-            subwords = tokenize(word)
-            known = [self.lexical.idf(f) for f in forms | set(subwords) if self.lexical.known(f)]
-            weight = min(known) if known else self.max_idf
-            out.append(Concept(word, frozenset(forms), weight))
+                    for t in targets:
+                        if CJK_RUN.match(t):
+                            subs.add(t)
+                        elif group := frozenset(stem(x) for x in WORD.findall(t.lower()) if x not in EN_STOP):
+                            groups.add(group)
+            forms = [" ".join(g) for g in groups] + list(subs)
+            known = [self.lexical.text_idf(f) for f in forms if self.lexical.known(f)]
+            weight = (min(known) if known else self.max_idf) * informativeness(word)
+            out.append(Concept(word, frozenset(groups), frozenset(subs), weight))
         return out
 
     @staticmethod
-    def covers(concept: Concept, text: str, tokens: set[str]) -> bool:
-        """Whether `text` (lower-cased) mentions the concept in any of its forms."""
-        for form in concept.forms:
-            if CJK_RUN.match(form):
-                if form in text:
-                    return True
-            elif any(tok.startswith(form) for tok in tokens) if len(form) >= 4 else form in tokens:
-                return True
-        return False
-
-    def coverage(self, concepts: list[Concept], texts: list[str]) -> float:
+    def coverage(concepts: list[Concept], texts: list[str]) -> float:
         """Idf-weighted share of concepts that the texts mention."""
         total = sum(c.weight for c in concepts)
         if total == 0:
             return 0.0
         joined = " ".join(texts).lower()
-        tokens = set(re.findall(r"[a-z0-9]+", joined))
-        return sum(c.weight for c in concepts if self.covers(c, joined, tokens)) / total
+        tokens = set(tokenize(joined))
+        return sum(c.weight for c in concepts if c.mentioned(joined, tokens)) / total
 
     def sentences(self, hits: list[Hit]) -> list[Sentence]:
         """Sentences of the hits, deduplicated by span, long enough to stand alone."""
@@ -149,27 +209,61 @@ class Composer:
                 key = (hit.doc, start, stop)
                 if key not in seen:
                     seen.add(key)
-                    out.append(Sentence(hit.doc, start, stop, piece, rank, hit.language))
+                    out.append(Sentence(hit.doc, start, stop, piece, rank, hit.language, text))
         return out
 
-    def select(self, concepts: list[Concept], sentences: list[Sentence], need: re.Pattern[str] | None) -> list[tuple[Sentence, float]]:
-        """The best sentences: highest coverage first, earlier passages breaking ties."""
-        scored = [(s, self.coverage(concepts, [s.clean])) for s in sentences]
-        if need is not None:
-            scored = [(s, c) for s, c in scored if need.search(s.clean)]
-        scored.sort(key=lambda sc: (-sc[1], sc[0].rank, sc[0].start))
+    def score(self, concepts: list[Concept], sentence: Sentence) -> float:
+        """A sentence's coverage of the question, partly credited from its passage."""
+        own = self.coverage(concepts, [sentence.clean])
+        context = self.coverage(concepts, [sentence.context])
+        return (1 - CONTEXT_WEIGHT) * own + CONTEXT_WEIGHT * context - RANK_PENALTY * sentence.rank
+
+    @staticmethod
+    def counts(sentence: str, counted: Concept) -> bool:
+        """Whether a number in the sentence stands within a few words of the counted thing."""
+        low = sentence.lower()
+        for m in QUANTITY.finditer(low):
+            window = low[max(0, m.start() - COUNT_WINDOW) : m.end() + COUNT_WINDOW]
+            if counted.mentioned(window, set(tokenize(window))):
+                return True
+        return False
+
+    def counted_concept(self, question: str, concepts: list[Concept]) -> Concept | None:
+        """The concept a "how many" question counts (its first content word after the question words)."""
+        m = COUNTED.search(question)
+        if not m:
+            return None
+        english = m.group(1) or m.group(2)
+        if english:
+            words = set(english.lower().split())
+            found = [c for c in concepts if c.word in words]
+            return found[-1] if found else None
+        rest = m.group(3) or ""
+        return next((c for c in concepts if rest.startswith(c.word)), None)
+
+    def select(
+        self, concepts: list[Concept], sentences: list[Sentence], need: re.Pattern[str] | None, counted: Concept | None
+    ) -> list[Sentence]:
+        """Greedy picks: the best sentence, then those that mention what the picks still miss."""
+        s = self.settings
+        pool = [x for x in sentences if need is None or need.search(x.clean)]
+        if counted is not None:
+            pool = [x for x in pool if self.counts(x.clean, counted)]
+        scored = sorted(((self.score(concepts, x), x) for x in pool), key=lambda p: (-p[0], p[1].rank, p[1].start))
         if not scored:
             return []
-        best = scored[0][1]
-        picked: list[tuple[Sentence, float]] = []
-        chars = 0
-        for s, c in scored:
-            if c < best * self.settings.relative_keep or len(picked) >= self.settings.answer_sentences:
+        best_score, best = scored[0]
+        picked = [best]
+        chars = len(best.clean)
+        for sc, cand in scored[1:]:
+            if len(picked) >= s.answer_sentences:
                 break
-            if picked and chars + len(s.clean) > self.settings.answer_max_chars:
-                continue
-            picked.append((s, c))
-            chars += len(s.clean)
+            gain = self.coverage(concepts, [p.clean for p in [*picked, cand]]) - self.coverage(
+                concepts, [p.clean for p in picked]
+            )
+            if (gain > 0 or sc >= s.relative_keep * best_score) and chars + len(cand.clean) <= s.answer_max_chars:
+                picked.append(cand)
+                chars += len(cand.clean)
         return picked
 
     def compose(self, retrieval: Retrieval) -> Answer:
@@ -177,18 +271,18 @@ class Composer:
         lang = retrieval.language
         hits = retrieval.hits
         concepts = self.concepts(retrieval)
-        need = YEAR if ASKS_YEAR.search(retrieval.query) else NUMBER if ASKS_NUMBER.search(retrieval.query) else None
-        picked = self.select(concepts, self.sentences(hits[: self.settings.compose_passages]), need)
-        covered = self.coverage(concepts, [s.clean for s, _ in picked]) if picked else 0.0
-        if not picked or covered < self.settings.min_coverage:
+        need = YEAR if ASKS_YEAR.search(retrieval.query) else QUANTITY if ASKS_QUANTITY.search(retrieval.query) else None
+        counted = self.counted_concept(retrieval.query, concepts) if need is QUANTITY else None
+        picked = self.select(concepts, self.sentences(hits[: self.settings.compose_passages]), need, counted)
+        if not picked or self.coverage(concepts, [p.clean for p in picked]) < self.settings.min_coverage:
             return Answer(retrieval.query, ABSTAIN[lang], True, lang, [], hits)
         citations = []
         parts = []
-        if all(s.language != lang for s, _ in picked):
+        if all(p.language != lang for p in picked):
             parts.append(CROSS_NOTE[lang])
-        for n, (s, score) in enumerate(picked, start=1):
-            text = self.documents[s.doc].text[s.start : s.end]
-            citations.append(Citation(n, s.doc, s.start, s.end, text, round(score, 4)))
-            parts.append(f"{_norm(s.clean)} [{n}]")
+        for n, p in enumerate(picked, start=1):
+            source = self.documents[p.doc].text[p.start : p.end]
+            citations.append(Citation(n, p.doc, p.start, p.end, source, round(self.score(concepts, p), 4)))
+            parts.append(f"{_norm(p.clean)} [{n}]")
         text = ("" if lang == "zh" else " ").join(parts)
         return Answer(retrieval.query, text, False, lang, citations, hits)

@@ -25,8 +25,27 @@ EN_STOP = frozenset(
 ZH_STOP = frozenset(
     """的 了 是 在 和 与 及 或 也 都 而 并 就 对 把 被 为 以 于 之 其 这 那 个 中 上 下 有 无 不 没有 吗 呢 吧 啊
     什么 哪 哪些 哪个 哪一 哪一年 哪年 多少 几 怎样 怎么 如何 为什么 何时 何 谁 是否 请 问 一个 一种 我们 他们 它们
-    根据 文中 文章 作者 提到 哪里 什么样 是什么 有哪些""".split()
+    根据 文中 文章 作者 提到 哪里 什么样 是什么 有哪些 中的 已 已同 一共 目前 当前 哪一天 哪天 哪次 哪座 哪位 几位 几款 第几 几次 那篇 这篇""".split()
 )
+# Words that frame a question rather than name what it asks about; they say nothing about the evidence.
+QUESTION_FRAMING = frozenset(
+    """according paper papers article text author authors say says said mention mentions mentioned describe
+    described name named names meant mean means call called refer refers kind type give gives given list listed
+    state stated note noted term terms word words source sources document documents suggest suggests propose
+    figure figures""".split()
+)
+
+
+@cache
+def _stemmer() -> object:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def stem(word: str) -> str:
+    """Snowball stem of an English word (identity for anything else)."""
+    return str(_stemmer().stemWord(word)) if word.isascii() else word  # type: ignore[attr-defined]
 
 
 @cache
@@ -39,14 +58,14 @@ def _jieba() -> object:
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-cased content words: English word runs and jieba words, stop words removed."""
+    """Lower-cased content words: stemmed English words and jieba words, stop words removed."""
     out: list[str] = []
     for run in WORD.findall(text.lower()):
         if CJK_RUN.match(run):
             words = _jieba().lcut_for_search(run)  # type: ignore[attr-defined]
             out.extend(w for w in words if w not in ZH_STOP and not (len(w) == 1 and w in ZH_STOP))
         elif run not in EN_STOP and len(run) > 1:
-            out.append(run)
+            out.append(stem(run))
     return out
 
 
@@ -68,9 +87,15 @@ class LexicalIndex:
         """Smoothed idf; a term the corpus lacks gets the highest possible value."""
         return math.log(1 + (self.n_docs + 1) / (self.df.get(term, 0) + 0.5))
 
-    def known(self, term: str) -> bool:
-        """Whether the corpus contains the term."""
-        return term in self.df
+    def known(self, text: str) -> bool:
+        """Whether the corpus contains every token of `text` (a word or a phrase, any language)."""
+        tokens = tokenize(text)
+        return bool(tokens) and all(t in self.df for t in tokens)
+
+    def text_idf(self, text: str) -> float:
+        """Mean idf of the tokens of `text` (the maximum for text with no content tokens)."""
+        tokens = tokenize(text)
+        return sum(self.idf(t) for t in tokens) / len(tokens) if tokens else self.idf("")
 
     def scores(self, terms: list[str]) -> np.ndarray:
         """BM25 score of every chunk for the query terms (zeros when none is in the corpus)."""

@@ -103,7 +103,7 @@ class Retriever:
         t3 = time.perf_counter()
         rankings.append(self.lexical.top(tokenize(query), n))
         if translation.words:
-            rankings.append(self.lexical.top(translation.words, n))
+            rankings.append(self.lexical.top(tokenize(translation.text), n))
         t4 = time.perf_counter()
         fused = rrf(rankings, s.rrf_k)
         best = sorted(fused, key=lambda i: (-fused[i], i))[:top_k]

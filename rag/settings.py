@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     answer_max_chars: int = Field(default=700, ge=50)
     compose_passages: int = Field(default=6, ge=1)
     min_sentence_chars: int = Field(default=25, ge=1)
-    min_coverage: float = Field(default=0.5, ge=0.0, le=1.0)
+    min_coverage: float = Field(default=0.44, ge=0.0, le=1.0)
     relative_keep: float = Field(default=0.85, ge=0.0, le=1.0)
 
     # Evaluation: embedding similarity from which a paraphrased claim counts as backed by its citations.

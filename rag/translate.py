@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
-from rag.lexical import EN_STOP, WORD, ZH_STOP, tokenize
+from rag.lexical import EN_STOP, WORD, ZH_STOP
 
 Known = Callable[[str], bool]
 
@@ -28,14 +28,15 @@ SUFFIXES = (("ies", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ed", "e"), ("ing"
 
 @dataclass(frozen=True)
 class Translation:
-    """Per source term, the words of the other language it may stand for."""
+    """Per source term, the phrases of the other language it may stand for (glosses or headwords)."""
 
     terms: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def words(self) -> list[str]:
-        """All target words, in order, without repeats."""
-        return list(dict.fromkeys(w for ws in self.terms.values() for w in ws))
+        """All target words, in order, without repeats or English stop words."""
+        words = (w for phrases in self.terms.values() for p in phrases for w in WORD.findall(p.lower()))
+        return list(dict.fromkeys(w for w in words if w not in EN_STOP and w not in GLOSS_STOP and len(w) > 1))
 
     @property
     def text(self) -> str:
@@ -77,35 +78,40 @@ class Dictionary:
         self.max_word = max(len(w) for w in self.zh_en)
 
     def glosses(self, word: str, limit: int = 3) -> list[str]:
-        """English glosses of a Chinese word; an unknown word is split greedily into known ones."""
+        """English glosses of a Chinese word; an unknown word is read as its known parts, one phrase."""
         if word in self.zh_en:
             return self.zh_en[word][:limit]
-        out: list[str] = []
+        parts: list[str] = []
         i = 0
         while i < len(word):
             for j in range(min(len(word), i + self.max_word), i, -1):
                 if j - i > 1 and word[i:j] in self.zh_en:
-                    out.extend(self.zh_en[word[i:j]][:2])
+                    parts.append(self.zh_en[word[i:j]][0])
                     i = j
                     break
             else:
                 i += 1
-        return out
+        return [" ".join(parts)] if parts else []
 
-    def headwords(self, phrase: str, known: Known, limit: int = 3) -> list[str]:
-        """Chinese words glossed exactly as `phrase`: those the corpus has first, then the most frequent."""
-        cands = self.en_zh.get(phrase, set())
+    def headwords(self, phrases: list[str], known: Known, limit: int = 3) -> list[str]:
+        """Chinese words glossed exactly as one of `phrases`: those the corpus has first, then the most frequent."""
+        # A single character matches inside too many unrelated words to stand for an English word.
+        cands = {w for p in phrases for w in self.en_zh.get(p, ()) if len(w) > 1}
         return sorted(cands, key=lambda w: (not known(w), -self.freq.get(w, 0), len(w), w))[:limit]
 
     def segment(self, run: str) -> list[str]:
-        """Forward maximum matching of a run of Chinese characters against the dictionary's headwords."""
+        """jieba's words for a run of Chinese, with neighbours merged where CC-CEDICT has the whole (一带+一路)."""
+        from rag.lexical import _jieba
+
+        words: list[str] = _jieba().lcut(run)  # type: ignore[attr-defined]
         out: list[str] = []
         i = 0
-        while i < len(run):
-            for j in range(min(len(run), i + self.max_word), i, -1):
-                if j - i == 1 or run[i:j] in self.zh_en:
-                    out.append(run[i:j])
-                    i = j
+        while i < len(words):
+            for n in (3, 2, 1):
+                merged = "".join(words[i : i + n])
+                if n == 1 or (i + n <= len(words) and merged in self.zh_en):
+                    out.append(merged)
+                    i += n
                     break
         return out
 
@@ -129,9 +135,9 @@ def zh_to_en(question: str, max_terms: int) -> Translation:
         if not re.match(r"[\u3400-\u9fff]", word):
             terms[word] = [word]
             continue
-        words = [w for g in d.glosses(word) for w in tokenize(g) if w not in GLOSS_STOP]
-        if words:
-            terms[word] = list(dict.fromkeys(words))
+        glosses = d.glosses(word)
+        if glosses:
+            terms[word] = list(dict.fromkeys(glosses))
         if len(terms) >= max_terms:
             break
     return Translation(terms)
@@ -150,17 +156,18 @@ def en_to_zh(question: str, max_terms: int, known: Known) -> Translation:
             phrase = " ".join(words[i : i + n])
             if words[i] in EN_STOP or words[i + n - 1] in EN_STOP or len(phrase) < 2:
                 continue
-            zh = d.headwords(phrase, known)
-            if not zh and n == 1:
-                for suffix, repl in SUFFIXES:
-                    if phrase.endswith(suffix) and len(phrase) - len(suffix) >= 3:
-                        zh = d.headwords(phrase[: -len(suffix)] + repl, known)
-                        if zh:
-                            break
+            variants = [phrase]
+            if n == 1:
+                variants += [
+                    phrase[: -len(suffix)] + repl
+                    for suffix, repl in SUFFIXES
+                    if phrase.endswith(suffix) and len(phrase) - len(suffix) >= 3
+                ]
+            zh = d.headwords(variants, known)
             if phrase.isdigit():
                 zh = [phrase]
             if zh:
-                terms[phrase] = [t for w in zh for t in tokenize(w)] or zh
+                terms[phrase] = zh
                 used[i : i + n] = [True] * n
     return Translation(dict(list(terms.items())[:max_terms]))
 

@@ -22,7 +22,7 @@ MARKER_NUM = re.compile(r"\[(\d+)\]")
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*%?")
 # Capitalized words or acronyms that do not open a sentence: a cheap named-entity detector.
 ENTITY = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][A-Za-z0-9-]*[A-Z0-9a-z]\b")
-SENTENCE = re.compile(r"(?<=[.!?。！？])\s*")
+SENTENCE = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*")
 
 Encode = Callable[[list[str]], np.ndarray]
 
