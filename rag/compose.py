@@ -16,31 +16,13 @@ import re
 from dataclasses import dataclass
 
 from rag.data import Answer, Citation, Document, Hit
+from rag.question import COUNT_WINDOW, COUNTED, QUANTITY, asked_type
 from rag.lexical import CJK_RUN, EN_STOP, QUESTION_FRAMING, WORD, ZH_STOP, LexicalIndex, stem, tokenize
 from rag.retrieval import Retrieval
 from rag.settings import Settings
 from rag.translate import get_dictionary
 
 SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]*\s+|(?<=[。！？；])[”’）]*|\n+")
-YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
-# A number: digits, or Chinese numerals above one with a measure word (一个 is mostly "a", not a count).
-QUANTITY = re.compile(r"\d|(?<![第唯])[二三四五六七八九十百千万亿两][一二三四五六七八九十百千万亿两]*[个项家名条位次倍]")
-ASKS_YEAR = re.compile(
-    r"\b(when|what year|which year|what date|which date|since what year)\b|哪一年|哪年|何时|什么时候|哪一天|哪天|日期|年份",
-    re.I,
-)
-ASKS_QUANTITY = re.compile(
-    r"\b(how many|how much|what percentage|what share|by what percentage|what rate|what interest)\b"
-    r"|多少|几个|几款|几项|几家|比例|比重|份额|利率",
-    re.I,
-)
-# "How many X": the counted thing, which must stand next to a number in the answer.
-COUNTED = re.compile(
-    r"\bwhat (?:interest )?(rate)\b|\bhow many ([a-z][a-z -]*?)(?= (?:do|does|did|is|are|was|were|has|have|had|will|would|can|in|of|to|from)\b|[?,.]|$)"
-    r"|(?:多少|几)[个项款家名位条期次]?(.*)",
-    re.I,
-)
-COUNT_WINDOW = 40  # characters on either side of a number where the counted thing must appear
 # Capitalized word runs, allowing lower-case joiners, from which acronyms are read (Asian Infrastructure
 # Investment Bank → AIIB); and an acronym in parentheses after a Chinese name (国际货币基金组织（IMF）).
 NAME_RUN = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:of|and|for|the|on)?\s*[A-Z][a-z]+)+")
@@ -271,7 +253,7 @@ class Composer:
         lang = retrieval.language
         hits = retrieval.hits
         concepts = self.concepts(retrieval)
-        need = YEAR if ASKS_YEAR.search(retrieval.query) else QUANTITY if ASKS_QUANTITY.search(retrieval.query) else None
+        need = asked_type(retrieval.query)
         counted = self.counted_concept(retrieval.query, concepts) if need is QUANTITY else None
         picked = self.select(concepts, self.sentences(hits[: self.settings.compose_passages]), need, counted)
         if not picked or self.coverage(concepts, [p.clean for p in picked]) < self.settings.min_coverage:

@@ -15,10 +15,15 @@ from rag.data import Document
 from rag.errors import CorpusError
 
 SUFFIXES = (".txt", ".md")
+# Bumped whenever cleaning changes what gets chunked, so existing indexes are rebuilt.
+CLEANING_VERSION = 2
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 LATIN = re.compile(r"[A-Za-z]")
 # Stray glyphs the OCR of seed 000 left where footnote marks and punctuation were.
 OCR_NOISE = re.compile(r"[ÿŷӱỹ\ufffd]")
+# A line break inside a Chinese sentence (PDF extraction leaves them): whitespace with a newline between two
+# Chinese characters, the first not ending a sentence. Cleaning joins the two halves.
+BROKEN_LINE = re.compile(r"(?<=[\u4e00-\u9fff，、《“（])[ \t]*\n\s*(?=[\u4e00-\u9fff》”）])")
 # Share of CJK among letters from which a text counts as Chinese.
 ZH_RATIO = 0.3
 
@@ -34,11 +39,12 @@ def detect_language(text: str) -> str:
 
 
 def clean_text(text: str) -> tuple[str, tuple[int, ...]]:
-    """Drop OCR noise; return the cleaned text and the origin map (with an end sentinel)."""
+    """Drop OCR noise and join broken Chinese lines; return the cleaned text and the origin map."""
+    dropped = {i for m in BROKEN_LINE.finditer(text) for i in range(m.start(), m.end())}
     kept: list[str] = []
     origin: list[int] = []
     for i, ch in enumerate(text):
-        if OCR_NOISE.match(ch):
+        if i in dropped or OCR_NOISE.match(ch):
             continue
         kept.append(ch)
         origin.append(i)

@@ -52,6 +52,9 @@ class SentenceTransformerEmbedder:
     def __init__(self, model_path: str, model_id: str, settings: Settings) -> None:
         force_offline()
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
 
         try:
             self.model = SentenceTransformer(model_path, device="cpu")
@@ -62,7 +65,8 @@ class SentenceTransformerEmbedder:
             ) from exc
         self.model.max_seq_length = min(self.model.max_seq_length or settings.max_seq_length, settings.max_seq_length)
         self.id = model_id
-        self.dim = int(self.model.get_sentence_embedding_dimension() or 0)
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(get_dim() or 0)
         self.max_tokens = int(self.model.max_seq_length)
         self.query_prefix = settings.query_prefix
         self.passage_prefix = settings.passage_prefix

@@ -11,6 +11,7 @@ import bm25s
 import numpy as np
 
 log = logging.getLogger(__name__)
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*|[\u3400-\u4dbf\u4e00-\u9fff]+")
 CJK_RUN = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff]+$")

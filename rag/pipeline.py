@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from rag.chunking import chunk_corpus, make_splitter
 from rag.compose import Composer
-from rag.corpus import corpus_files, load_corpus, load_document
+from rag.corpus import CLEANING_VERSION, corpus_files, load_corpus, load_document
 from rag.data import Answer, Chunk, Document, Hit
 from rag.embedding import Embedder, load_embedder
 from rag.errors import IndexStaleError, InputError
@@ -32,6 +32,7 @@ def expected_manifest(settings: Settings, embedder: Embedder) -> dict[str, Any]:
         "index_type": settings.index_type,
         "centered": settings.center_embeddings,
         "chunking": {
+            "cleaning": CLEANING_VERSION,
             "encoding": settings.tiktoken_encoding,
             "chunk_tokens": settings.chunk_tokens,
             "chunk_overlap": settings.chunk_overlap,

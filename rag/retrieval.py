@@ -19,6 +19,7 @@ from rag.data import Hit
 from rag.embedding import Embedder
 from rag.index import LanguageMeans, StoredIndex
 from rag.lexical import LexicalIndex, tokenize
+from rag.question import asked_type
 from rag.settings import Settings
 from rag.translate import Translation, translate
 
@@ -44,12 +45,13 @@ def centre_passages(vectors: np.ndarray, langs: list[str], means: LanguageMeans)
     return unit(vectors - mean_rows)
 
 
-def rrf(rankings: list[list[int]], k: int) -> dict[int, float]:
-    """Reciprocal rank fusion of several ranked id lists."""
+def rrf(rankings: list[list[int]], k: int, weights: list[float] | None = None) -> dict[int, float]:
+    """Reciprocal rank fusion of several ranked id lists (each optionally weighted)."""
     fused: dict[int, float] = defaultdict(float)
-    for ranking in rankings:
+    for n, ranking in enumerate(rankings):
+        w = 1.0 if weights is None else weights[n]
         for rank, idx in enumerate(ranking):
-            fused[idx] += 1.0 / (k + rank + 1)
+            fused[idx] += w / (k + rank + 1)
     return fused
 
 
@@ -105,7 +107,16 @@ class Retriever:
         if translation.words:
             rankings.append(self.lexical.top(tokenize(translation.text), n))
         t4 = time.perf_counter()
-        fused = rrf(rankings, s.rrf_k)
+        need = asked_type(query) if s.answer_type_weight > 0 else None
+        if need is not None:
+            # Answer-type prior: the fused candidates that hold a fact of the asked kind, as one more ranking.
+            pre = rrf(rankings, s.rrf_k)
+            order = sorted(pre, key=lambda i: (-pre[i], i))
+            rankings.append([i for i in order if need.search(self.stored.chunks[i].clean)])
+        weights = [1.0] * len(rankings)
+        if need is not None:
+            weights[-1] = s.answer_type_weight
+        fused = rrf(rankings, s.rrf_k, weights)
         best = sorted(fused, key=lambda i: (-fused[i], i))[:top_k]
         hits = []
         for i in best:

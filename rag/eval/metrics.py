@@ -179,6 +179,7 @@ def evaluate(pipe: Pipeline, examples: list[Example], dataset: str = "") -> Repo
         results.append(score_question(ex, answer, latency, pipe, sources))
     groups: dict[str, list[QuestionResult]] = defaultdict(list)
     for r in results:
+        groups[r.lang].append(r)
         groups[f"{r.lang}/{r.kind}"].append(r)
     return Report(
         metrics=aggregate(results),

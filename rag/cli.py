@@ -1,0 +1,175 @@
+"""The `rag` command line: build the index, ask, search, evaluate."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rag.errors import RagError
+from rag.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Bilingual question answering over your documents.")
+eval_app = typer.Typer(add_completion=False, help="Evaluate answer quality against a dataset.", invoke_without_command=True)
+app.add_typer(eval_app, name="eval")
+
+EXIT_USER_ERROR = 2
+EXIT_REGRESSION = 1
+
+Corpus = Annotated[Path | None, typer.Option("--corpus", help="Folder of .txt/.md files (default: seeds/).")]
+TopK = Annotated[int | None, typer.Option("--top-k", "-k", help="Passages to return (default: 10).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _settings(corpus: Path | None = None, **extra: Any) -> Settings:
+    overrides: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
+    if corpus is not None:
+        overrides["corpus_dir"] = corpus
+    return Settings(**overrides)
+
+
+def _pipeline(settings: Settings, rebuild: bool = False) -> Any:
+    from rag.pipeline import Pipeline
+
+    return Pipeline.load(settings, rebuild=rebuild)
+
+
+@app.command()
+def index(corpus: Corpus = None, rebuild: Annotated[bool, typer.Option(help="Rebuild even if fresh.")] = False) -> None:
+    """Build the index from the corpus folder (only when missing or stale, unless --rebuild)."""
+    pipe = _pipeline(_settings(corpus), rebuild=rebuild)
+    m = pipe.stored.manifest
+    typer.echo(f"index ready: {m['vector_count']} chunks from {len(m['corpus'])} files, embedder {m['embedder']}")
+
+
+@app.command()
+def ask(question: str, corpus: Corpus = None, top_k: TopK = None, as_json: AsJson = False) -> None:
+    """Answer a question with citations, or say the documents do not answer it."""
+    answer = _pipeline(_settings(corpus)).ask(question, top_k)
+    if as_json:
+        typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return
+    typer.echo(answer.text)
+    label = "Related passages" if answer.abstained else "Sources"
+    items = answer.passages[:3] if answer.abstained else answer.citations
+    if items:
+        typer.echo(f"\n{label}:")
+    for i, c in enumerate(items, start=1):
+        n = getattr(c, "n", i)
+        typer.echo(f"[{n}] {c.doc} [{c.start}:{c.end}] {' '.join(c.text.split())[:200]}")
+
+
+@app.command()
+def search(query: str, corpus: Corpus = None, top_k: TopK = None, as_json: AsJson = False) -> None:
+    """The passages that best match a query, in either language."""
+    hits = _pipeline(_settings(corpus)).search(query, top_k)
+    if as_json:
+        typer.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
+        return
+    for i, h in enumerate(hits, start=1):
+        typer.echo(f"{i:>2}. {h.score:.4f} {h.doc} [{h.start}:{h.end}] {' '.join(h.text.split())[:160]}")
+
+
+@app.command()
+def chat(corpus: Corpus = None) -> None:
+    """Ask questions interactively until end of input."""
+    pipe = _pipeline(_settings(corpus))
+    typer.echo("Ask in English or Chinese; Ctrl-D to quit.")
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            answer = pipe.ask(line)
+        except RagError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            continue
+        typer.echo(answer.text)
+        for c in answer.citations:
+            typer.echo(f"  [{c.n}] {c.doc} [{c.start}:{c.end}]")
+
+
+@eval_app.callback()
+def evaluate_cmd(
+    ctx: typer.Context,
+    dataset: Annotated[Path, typer.Option(help="JSONL dataset.")] = Path("eval/datasets/dev.jsonl"),
+    baseline: Annotated[Path | None, typer.Option(help="Baseline to gate against.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the full report as JSON.")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report.")] = None,
+    update_baseline: Annotated[bool, typer.Option(help="Write the results as the new baseline.")] = False,
+    corpus: Corpus = None,
+    top_k: TopK = None,
+) -> None:
+    """Run the dataset, print metrics, and exit 1 when a gated metric regressed against the baseline."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rag.eval import evaluate, load_dataset
+    from rag.eval.gate import check, make_baseline, read_baseline
+    from rag.eval.report import render_html, table
+
+    settings = _settings(corpus, top_k=top_k)
+    examples = load_dataset(dataset, settings.corpus_dir)
+    report = evaluate(_pipeline(settings), examples, dataset=str(dataset))
+    typer.echo(table(report))
+    gate = None
+    if baseline is not None and not update_baseline:
+        gate = check(report, read_baseline(baseline))
+    if out is not None:
+        out.write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=1), "utf-8")
+    if html_out is not None:
+        html_out.write_text(render_html(report, gate), "utf-8")
+    if update_baseline:
+        target = baseline or Path("eval/baseline.json")
+        target.write_text(json.dumps(make_baseline(report), ensure_ascii=False, indent=1) + "\n", "utf-8")
+        typer.echo(f"baseline written to {target}")
+    if gate is not None:
+        if gate.passed:
+            typer.echo("regression gate: passed")
+            return
+        typer.echo("regression gate: FAILED", err=True)
+        for failure in gate.failures:
+            metric = failure.split(":")[0]
+            qs = ", ".join(gate.regressed_questions.get(metric, [])) or "-"
+            typer.echo(f"  {failure}; regressed questions: {qs}", err=True)
+        raise typer.Exit(EXIT_REGRESSION)
+
+
+@eval_app.command("validate")
+def validate(dataset: Path, corpus: Corpus = None) -> None:
+    """Check a dataset file: exact quotes, unique ids, atoms present in the answers."""
+    from rag.eval.dataset import read_examples, validate_dataset
+
+    problems = validate_dataset(dataset, _settings(corpus).corpus_dir)
+    for p in problems:
+        typer.echo(p, err=True)
+    if problems:
+        raise typer.Exit(EXIT_USER_ERROR)
+    typer.echo(f"{dataset}: {len(read_examples(dataset))} examples, valid")
+
+
+def main() -> None:
+    """Entry point: run the app, turning the project's errors into a message and exit code 2."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(standalone_mode=False)
+    except RagError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.exit(130)
+    except Exception as exc:
+        import click
+        from pydantic import ValidationError
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, ValidationError):
+            typer.echo(f"error: invalid setting: {exc}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        raise
