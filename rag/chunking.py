@@ -28,7 +28,9 @@ SEPARATORS = [
 CONTENT = re.compile(r"[A-Za-z0-9\u3400-\u9fff]")
 
 
-def make_splitter(chunk_tokens: int, chunk_overlap: int, encoding: str, cache_dir: Path) -> RecursiveCharacterTextSplitter:
+def make_splitter(
+    chunk_tokens: int, chunk_overlap: int, encoding: str, cache_dir: Path
+) -> RecursiveCharacterTextSplitter:
     """A langchain splitter whose lengths are tiktoken token counts."""
     enc = get_encoding(encoding, cache_dir)
 

@@ -14,7 +14,9 @@ from rag.errors import RagError
 from rag.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Bilingual question answering over your documents.")
-eval_app = typer.Typer(add_completion=False, help="Evaluate answer quality against a dataset.", invoke_without_command=True)
+eval_app = typer.Typer(
+    add_completion=False, help="Evaluate answer quality against a dataset.", invoke_without_command=True
+)
 app.add_typer(eval_app, name="eval")
 
 EXIT_USER_ERROR = 2
@@ -130,10 +132,9 @@ def evaluate_cmd(
             typer.echo("regression gate: passed")
             return
         typer.echo("regression gate: FAILED", err=True)
-        for failure in gate.failures:
-            metric = failure.split(":")[0]
+        for metric, message in gate.failures.items():
             qs = ", ".join(gate.regressed_questions.get(metric, [])) or "-"
-            typer.echo(f"  {failure}; regressed questions: {qs}", err=True)
+            typer.echo(f"  {message}; regressed questions: {qs}", err=True)
         raise typer.Exit(EXIT_REGRESSION)
 
 
@@ -154,7 +155,8 @@ def main() -> None:
     """Entry point: run the app, turning the project's errors into a message and exit code 2."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns an Exit's code instead of raising it.
+        code = app(standalone_mode=False)
     except RagError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USER_ERROR)
@@ -173,3 +175,8 @@ def main() -> None:
             typer.echo(f"error: invalid setting: {exc}", err=True)
             sys.exit(EXIT_USER_ERROR)
         raise
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

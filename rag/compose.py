@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass
 
 from rag.data import Answer, Citation, Document, Hit
-from rag.question import COUNT_WINDOW, COUNTED, QUANTITY, asked_type
 from rag.lexical import CJK_RUN, EN_STOP, QUESTION_FRAMING, WORD, ZH_STOP, LexicalIndex, stem, tokenize
+from rag.question import COUNT_WINDOW, COUNTED, QUANTITY, asked_type
 from rag.retrieval import Retrieval
 from rag.settings import Settings
 from rag.translate import get_dictionary
@@ -47,8 +47,11 @@ INFO_RANGE = (0.2, 1.5)
 
 @dataclass(frozen=True)
 class Concept:
-    """One content word of the question and what counts as mentioning it: any one of its token groups
-    (all tokens of a group present, as for a translated phrase) or any of its substrings."""
+    """One content word of the question and what counts as mentioning it.
+
+    A mention is any one of its token groups (every token of the group present, as for a translated
+    phrase) or any of its substrings.
+    """
 
     word: str
     groups: frozenset[frozenset[str]]

@@ -16,7 +16,7 @@ from rag.errors import CorpusError
 
 SUFFIXES = (".txt", ".md")
 # Bumped whenever cleaning changes what gets chunked, so existing indexes are rebuilt.
-CLEANING_VERSION = 2
+CLEANING_VERSION = 3
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 LATIN = re.compile(r"[A-Za-z]")
 # Stray glyphs the OCR of seed 000 left where footnote marks and punctuation were.
@@ -38,18 +38,20 @@ def detect_language(text: str) -> str:
     return "zh" if cjk / (cjk + latin_words) >= ZH_RATIO else "en"
 
 
+def _drop(text: str, dropped: set[int]) -> tuple[str, list[int]]:
+    kept = [i for i in range(len(text)) if i not in dropped]
+    return "".join(text[i] for i in kept), kept
+
+
 def clean_text(text: str) -> tuple[str, tuple[int, ...]]:
-    """Drop OCR noise and join broken Chinese lines; return the cleaned text and the origin map."""
-    dropped = {i for m in BROKEN_LINE.finditer(text) for i in range(m.start(), m.end())}
-    kept: list[str] = []
-    origin: list[int] = []
-    for i, ch in enumerate(text):
-        if i in dropped or OCR_NOISE.match(ch):
-            continue
-        kept.append(ch)
-        origin.append(i)
-    origin.append(len(text))
-    return "".join(kept), tuple(origin)
+    """Drop OCR noise, then join broken Chinese lines; return the cleaned text and the origin map.
+
+    `origin[i]` is the offset in `text` of the cleaned character i; a final entry holds `len(text)`.
+    """
+    denoised, first = _drop(text, {m.start() for m in OCR_NOISE.finditer(text)})
+    breaks = {i for m in BROKEN_LINE.finditer(denoised) for i in range(m.start(), m.end())}
+    clean, second = _drop(denoised, breaks)
+    return clean, (*(first[i] for i in second), len(text))
 
 
 def load_document(path: Path, name: str | None = None) -> Document:
@@ -58,9 +60,7 @@ def load_document(path: Path, name: str | None = None) -> Document:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CorpusError(
-            f"{path} is not valid UTF-8 (byte {exc.start}); convert it, e.g. `iconv -t UTF-8`"
-        ) from exc
+        raise CorpusError(f"{path} is not valid UTF-8 (byte {exc.start}); convert it, e.g. `iconv -t UTF-8`") from exc
     clean, origin = clean_text(text)
     return Document(
         name=name or path.name,

@@ -96,9 +96,7 @@ def read_e5_file(path: Path) -> E5File:
     offsets = np.frombuffer(r.raw(4 * (n_pieces + 1)), dtype="<u4")
     scores = np.frombuffer(r.raw(4 * n_pieces), dtype="<f4")
     blob = r.raw(blob_len)
-    pieces = [
-        (blob[offsets[i] : offsets[i + 1]].decode("utf-8"), float(scores[i])) for i in range(n_pieces)
-    ]
+    pieces = [(blob[offsets[i] : offsets[i + 1]].decode("utf-8"), float(scores[i])) for i in range(n_pieces)]
 
     n_norm = r.one("i")
     norm_bytes = r.one("I")
@@ -126,8 +124,18 @@ def read_e5_file(path: Path) -> E5File:
         else:
             raise ModelError(f"{path}: tensor {name} has unknown dtype {dtype}")
     return E5File(
-        int(hidden), int(layers), int(heads), int(ffn), int(vocab), int(max_pos), int(type_vocab),
-        eps, pieces, int(unk), norm_map, tensors,
+        int(hidden),
+        int(layers),
+        int(heads),
+        int(ffn),
+        int(vocab),
+        int(max_pos),
+        int(type_vocab),
+        eps,
+        pieces,
+        int(unk),
+        norm_map,
+        tensors,
     )
 
 
@@ -241,7 +249,8 @@ def convert(source: Path, target: Path, max_seq_length: int) -> Path:
     The folder is built beside ``target`` and renamed into place, so a crash leaves no half model.
     """
     from safetensors.numpy import save_file
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from transformers import PreTrainedTokenizerFast
 
     e5 = read_e5_file(source)
@@ -254,13 +263,19 @@ def convert(source: Path, target: Path, max_seq_length: int) -> Path:
         save_file(_bert_state(e5), str(hf / "model.safetensors"))
         fast = PreTrainedTokenizerFast(
             tokenizer_object=build_tokenizer(e5),
-            bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
-            mask_token="<mask>", cls_token="<s>", sep_token="</s>", model_max_length=max_seq_length,
+            bos_token="<s>",
+            eos_token="</s>",
+            unk_token="<unk>",
+            pad_token="<pad>",
+            mask_token="<mask>",
+            cls_token="<s>",
+            sep_token="</s>",
+            model_max_length=max_seq_length,
         )
         fast.save_pretrained(str(hf))
-        encoder = models.Transformer(str(hf), max_seq_length=max_seq_length)
-        pooling = models.Pooling(e5.hidden, pooling_mode="mean")
-        st = SentenceTransformer(modules=[encoder, pooling, models.Normalize()], device="cpu")
+        encoder = Transformer(str(hf), max_seq_length=max_seq_length)
+        pooling = Pooling(e5.hidden, pooling_mode="mean")
+        st = SentenceTransformer(modules=[encoder, pooling, Normalize()], device="cpu")
         out = work / "st"
         st.save(str(out))
         if target.exists():

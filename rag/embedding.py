@@ -74,8 +74,12 @@ class SentenceTransformerEmbedder:
 
     def _encode(self, texts: list[str], prefix: str) -> np.ndarray:
         vecs = self.model.encode(
-            texts, prompt=prefix, batch_size=self.batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False,
+            texts,
+            prompt=prefix,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         )
         return np.asarray(vecs, dtype=np.float32).reshape(len(texts), self.dim)
 

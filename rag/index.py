@@ -178,7 +178,9 @@ def load_index(folder: Path, expected: dict[str, Any]) -> StoredIndex:
         raw = json.loads((folder / MEANS_FILE).read_text("utf-8"))
         means = LanguageMeans(passage=raw["passage"], query=raw["query"])
     except (RuntimeError, TypeError, KeyError, ValueError) as exc:
-        raise IndexCorruptError(f"index at {folder} cannot be parsed ({exc}); rebuild with `rag index --rebuild`") from exc
+        raise IndexCorruptError(
+            f"index at {folder} cannot be parsed ({exc}); rebuild with `rag index --rebuild`"
+        ) from exc
     if vectors.ntotal != len(chunks) or vectors.ntotal != manifest.get("vector_count"):
         raise IndexCorruptError(f"index at {folder} has {vectors.ntotal} vectors for {len(chunks)} chunks; rebuild")
     return StoredIndex(vectors=vectors, chunks=chunks, means=means, manifest=manifest)

@@ -81,7 +81,9 @@ def language_means(embedder: Embedder, chunks: list[Chunk], vectors: np.ndarray,
 def build_index(settings: Settings, embedder: Embedder) -> StoredIndex:
     """Build the index from the corpus folder and save it atomically."""
     docs = list(load_corpus(settings.corpus_dir))
-    splitter = make_splitter(settings.chunk_tokens, settings.chunk_overlap, settings.tiktoken_encoding, settings.cache_dir / "tiktoken")
+    splitter = make_splitter(
+        settings.chunk_tokens, settings.chunk_overlap, settings.tiktoken_encoding, settings.cache_dir / "tiktoken"
+    )
     chunks = chunk_corpus(docs, splitter)
     log.info("chunked %d documents into %d chunks", len(docs), len(chunks))
     raw = embed_passages(embedder, [c.clean for c in chunks], settings.embed_batch_size, "embedding chunks")
@@ -105,12 +107,17 @@ class Pipeline:
     documents: dict[str, Document]
 
     @classmethod
-    def load(cls, settings: Settings | None = None, rebuild: bool = False) -> Pipeline:
-        """Load the index, building it first when missing, stale, or when `rebuild` is set."""
+    def load(
+        cls, settings: Settings | None = None, rebuild: bool = False, embedder: Embedder | None = None
+    ) -> Pipeline:
+        """Load the index, building it first when missing, stale, or when `rebuild` is set.
+
+        `embedder` replaces the one `settings.embedder` names (tests pass a small fake).
+        """
         settings = settings or Settings()
         force_offline()
         install_tiktoken_encodings(settings.cache_dir / "tiktoken")
-        embedder = load_embedder(settings)
+        embedder = embedder or load_embedder(settings)
         expected = expected_manifest(settings, embedder)
         stored = None
         if not rebuild:

@@ -10,9 +10,12 @@ import re
 
 YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
 # A number: digits, or Chinese numerals above one with a measure word (一个 is mostly "a", not a count).
-QUANTITY = re.compile(r"\d|(?<![第唯])[二三四五六七八九十百千万亿两][一二三四五六七八九十百千万亿两]*[个项家名条位次倍]")
+QUANTITY = re.compile(
+    r"\d|(?<![第唯])[二三四五六七八九十百千万亿两][一二三四五六七八九十百千万亿两]*[个项家名条位次倍]"
+)
 ASKS_YEAR = re.compile(
-    r"\b(when|what year|which year|what date|which date|since what year)\b|哪一年|哪年|何时|什么时候|哪一天|哪天|日期|年份",
+    r"\b(when|what year|which year|what date|which date|since what year)\b"
+    r"|哪一年|哪年|何时|什么时候|哪一天|哪天|日期|年份",
     re.I,
 )
 ASKS_QUANTITY = re.compile(
@@ -22,7 +25,9 @@ ASKS_QUANTITY = re.compile(
 )
 # "How many X": the counted thing, which must stand next to a number in the answer.
 COUNTED = re.compile(
-    r"\bwhat (?:interest )?(rate)\b|\bhow many ([a-z][a-z -]*?)(?= (?:do|does|did|is|are|was|were|has|have|had|will|would|can|in|of|to|from)\b|[?,.]|$)"
+    r"\bwhat (?:interest )?(rate)\b"
+    r"|\bhow many ([a-z][a-z -]*?)"
+    r"(?= (?:do|does|did|is|are|was|were|has|have|had|will|would|can|in|of|to|from)\b|[?,.]|$)"
     r"|(?:多少|几)[个项款家名位条期次]?(.*)",
     re.I,
 )

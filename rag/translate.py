@@ -23,7 +23,18 @@ MAX_GLOSS_WORDS = 4
 MAX_NGRAM = 4
 GLOSS_STOP = frozenset({"sth", "sb", "oneself", "one's", "etc"})
 # English inflections tried, in order, when a word itself is no gloss: (suffix, replacement).
-SUFFIXES = (("ies", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"), ("ism", ""), ("ization", "ize"), ("al", ""))
+SUFFIXES = (
+    ("ies", "y"),
+    ("es", ""),
+    ("s", ""),
+    ("ed", ""),
+    ("ed", "e"),
+    ("ing", ""),
+    ("ing", "e"),
+    ("ism", ""),
+    ("ization", "ize"),
+    ("al", ""),
+)
 
 
 @dataclass(frozen=True)
@@ -100,7 +111,7 @@ class Dictionary:
         return sorted(cands, key=lambda w: (not known(w), -self.freq.get(w, 0), len(w), w))[:limit]
 
     def segment(self, run: str) -> list[str]:
-        """jieba's words for a run of Chinese, with neighbours merged where CC-CEDICT has the whole (一带+一路)."""
+        """Jieba's words for a run of Chinese, with neighbours merged where CC-CEDICT has the whole (一带+一路)."""
         from rag.lexical import _jieba
 
         words: list[str] = _jieba().lcut(run)  # type: ignore[attr-defined]
@@ -130,7 +141,7 @@ def zh_to_en(question: str, max_terms: int) -> Translation:
     for run in WORD.findall(question.lower()):
         words_in_order.extend(d.segment(run) if re.match(r"[\u3400-\u9fff]", run) else [run])
     for word in dict.fromkeys(words_in_order):
-        if word in ZH_STOP or word in EN_STOP or len(word) < 2 and not word.isdigit():
+        if word in ZH_STOP or word in EN_STOP or (len(word) < 2 and not word.isdigit()):
             continue
         if not re.match(r"[\u3400-\u9fff]", word):
             terms[word] = [word]

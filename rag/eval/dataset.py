@@ -103,7 +103,9 @@ def validate_dataset(path: Path, corpus_dir: Path) -> list[str]:
             if ev.quote not in texts[ev.doc]:
                 problems.append(f"{where} quote is not an exact substring of {ev.doc}: {ev.quote[:60]!r}")
             if not QUOTE_CHARS[0] <= len(ev.quote) <= QUOTE_CHARS[1]:
-                problems.append(f"{where} quote has {len(ev.quote)} characters, expected {QUOTE_CHARS[0]}-{QUOTE_CHARS[1]}")
+                problems.append(
+                    f"{where} quote has {len(ev.quote)} characters, expected {QUOTE_CHARS[0]}-{QUOTE_CHARS[1]}"
+                )
     return problems
 
 

@@ -1,4 +1,4 @@
-"""Faithfulness without an LLM judge: is every claim of an answer backed by the spans it cites?
+"""Faithfulness without an LLM judge: check that every claim of an answer is backed by the spans it cites.
 
 A claim is a stretch of answer text closed by one or more `[n]` markers. It is supported when its cited
 spans contain it verbatim (extractive answers), or when every number and named entity in it appears in

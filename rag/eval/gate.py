@@ -45,9 +45,9 @@ def question_checks(q: QuestionResult) -> dict[str, bool]:
 
 @dataclass(frozen=True)
 class GateResult:
-    """What the gate found: failed metrics in words and the questions behind them."""
+    """What the gate found: per failed metric, a message and the questions that regressed on it."""
 
-    failures: list[str]
+    failures: dict[str, str]
     regressed_questions: dict[str, list[str]]
 
     @property
@@ -84,7 +84,7 @@ def read_baseline(path: Path) -> dict[str, Any]:
 
 def check(report: Report, baseline: dict[str, Any]) -> GateResult:
     """Compare the report with the baseline."""
-    failures: list[str] = []
+    failures: dict[str, str] = {}
     regressed: dict[str, list[str]] = {}
     before = baseline.get("questions", {})
     now = {q.id: question_checks(q) for q in report.questions}
@@ -92,12 +92,14 @@ def check(report: Report, baseline: dict[str, Any]) -> GateResult:
         value, tol = float(spec["value"]), float(spec["tolerance"])
         current = report.metrics.get(name, float("nan"))
         if math.isnan(current):
-            failures.append(f"{name}: not measured (baseline {value:.3f})")
+            failures[name] = f"{name}: not measured (baseline {value:.3f})"
             continue
         worse = current > value + tol if name in LOWER_IS_BETTER else current < value - tol
         if worse:
-            failures.append(f"{name}: {current:.3f} vs baseline {value:.3f} (tolerance {tol:.3f})")
+            failures[name] = f"{name}: {current:.3f} vs baseline {value:.3f} (tolerance {tol:.3f})"
             regressed[name] = sorted(
-                qid for qid, checks in now.items() if before.get(qid, {}).get(name) is True and checks.get(name) is False
+                qid
+                for qid, checks in now.items()
+                if before.get(qid, {}).get(name) is True and checks.get(name) is False
             )
     return GateResult(failures, regressed)

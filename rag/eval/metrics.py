@@ -100,7 +100,9 @@ def _span(doc: str, start: int, end: int, text: str) -> dict[str, Any]:
     return {"doc": doc, "start": start, "end": end, "text": text}
 
 
-def score_question(ex: Example, answer: Answer, latency_ms: float, pipe: Pipeline, sources: dict[str, str]) -> QuestionResult:
+def score_question(
+    ex: Example, answer: Answer, latency_ms: float, pipe: Pipeline, sources: dict[str, str]
+) -> QuestionResult:
     """Measure one answer against its example."""
     s = pipe.settings
     res = QuestionResult(ex.id, ex.lang, ex.kind, ex.question, answer.text, answer.abstained, latency_ms)

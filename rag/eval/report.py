@@ -11,8 +11,19 @@ from rag.eval.gate import GateResult
 from rag.eval.metrics import Report
 
 SUMMARY = (
-    "recall@1", "recall@5", "recall@10", "mrr", "evidence_cited", "citation_exactness", "citation_precision",
-    "key_facts", "answer_similarity", "faithfulness", "abstention", "false_abstention", "latency_p50_ms",
+    "recall@1",
+    "recall@5",
+    "recall@10",
+    "mrr",
+    "evidence_cited",
+    "citation_exactness",
+    "citation_precision",
+    "key_facts",
+    "answer_similarity",
+    "faithfulness",
+    "abstention",
+    "false_abstention",
+    "latency_p50_ms",
     "latency_p95_ms",
 )
 CHARTED = ("recall@10", "evidence_cited", "key_facts", "faithfulness", "abstention", "false_abstention")
@@ -54,9 +65,9 @@ def _chart(report: Report, metric: str) -> str:
 
 
 def _spans(spans: list[dict[str, object]]) -> str:
+    e = html.escape
     items = "".join(
-        f"<li><code>{html.escape(str(s['doc']))} [{s['start']}:{s['end']}]</code> {html.escape(str(s['text'])[:300])}</li>"
-        for s in spans
+        f"<li><code>{e(str(s['doc']))} [{s['start']}:{s['end']}]</code> {e(str(s['text'])[:300])}</li>" for s in spans
     )
     return f"<ul>{items}</ul>" if items else "<p><i>none</i></p>"
 
@@ -75,8 +86,8 @@ def render_html(report: Report, gate: GateResult | None = None) -> str:
             verdict = "<p class=ok>Regression gate: passed.</p>"
         else:
             items = "".join(
-                f"<li>{e(f)}<br>regressed: {e(', '.join(gate.regressed_questions.get(f.split(':')[0], [])) or '–')}</li>"
-                for f in gate.failures
+                f"<li>{e(msg)}<br>regressed: {e(', '.join(gate.regressed_questions.get(metric, [])) or '–')}</li>"
+                for metric, msg in gate.failures.items()
             )
             verdict = f"<div class=bad><p>Regression gate: failed.</p><ul>{items}</ul></div>"
     charts = "".join(f'<img alt="{m}" src="data:image/png;base64,{_chart(report, m)}">' for m in CHARTED)
@@ -90,7 +101,11 @@ def render_html(report: Report, gate: GateResult | None = None) -> str:
             f"<p><b>Question:</b> {e(q.question)}</p><p><b>Answer:</b> {e(q.answer)}</p>"
             f"<p><b>Expected evidence</b></p>{_spans(q.expected)}"
             f"<p><b>Cited</b></p>{_spans(q.cited)}<p><b>Retrieved</b></p>{_spans(q.retrieved)}"
-            + (f"<p><b>Unsupported claims</b></p><ul>{''.join(f'<li>{e(c)}</li>' for c in q.unsupported_claims)}</ul>" if q.unsupported_claims else "")
+            + (
+                f"<p><b>Unsupported claims</b></p><ul>{''.join(f'<li>{e(c)}</li>' for c in q.unsupported_claims)}</ul>"
+                if q.unsupported_claims
+                else ""
+            )
             + "</details>"
         )
     head = "".join(f"<th>{e(k)}</th>" for k in SUMMARY)
@@ -99,4 +114,4 @@ def render_html(report: Report, gate: GateResult | None = None) -> str:
 padding:3px 6px;text-align:right}}.ok{{color:#060}}.bad{{color:#a00}}img{{margin:4px}}details{{margin:6px 0}}</style>
 </head><body><h1>Evaluation report</h1><p>Dataset: {e(report.dataset)} · {len(report.questions)} questions</p>
 {verdict}<table><tr><th></th>{head}</tr>{rows}</table><h2>By language × kind</h2>{charts}
-<h2>Failed questions ({len(failed)})</h2>{''.join(failed) or '<p>none</p>'}</body></html>"""
+<h2>Failed questions ({len(failed)})</h2>{"".join(failed) or "<p>none</p>"}</body></html>"""

@@ -1,0 +1,50 @@
+# Two commands for a fresh machine: `make run` and `make test`. Both create .venv with the machine's python3,
+# install the CPU build of torch first (pinned: an unpinned torch pulls a multi-GB CUDA build), then the project.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install run test unit e2e eval lint format clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/rag index
+	$(BIN)/rag chat
+
+test: install lint
+	$(BIN)/pytest
+	$(MAKE) eval
+
+unit: install
+	$(BIN)/pytest -m "not e2e"
+
+e2e: install
+	$(BIN)/pytest -m e2e
+
+eval: install
+	mkdir -p reports
+	$(BIN)/rag eval --dataset eval/datasets/dev.jsonl --baseline eval/baseline.json \
+		--out reports/eval.json --html reports/eval.html
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy rag
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf index/current reports .pytest_cache .mypy_cache .ruff_cache

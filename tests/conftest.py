@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag import Pipeline, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+
+
+class FakeEmbedder:
+    """A tiny deterministic embedder for fast tests: hashed bag of words and characters, unit length."""
+
+    id = "fake-hash-64"
+    dim = 64
+    max_tokens = 512
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        for tok in re.findall(r"[a-z0-9]+|[\u4e00-\u9fff]", text.lower()):
+            v[int(hashlib.md5(tok.encode()).hexdigest(), 16) % self.dim] += 1.0
+        n = np.linalg.norm(v)
+        return v / n if n else v
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return np.stack([self._vec(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        return self.encode_queries(texts)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 2
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "en.txt").write_text(
+        "The Silk Road Fund was set up in 2014. It invests in infrastructure along the route.\n\n"
+        "The bank approved 20 projects by the end of 2017. Trade grew by 14.8% last year.\n",
+        "utf-8",
+    )
+    (folder / "zh.md").write_text("多边主义面临挑战。中国在2001年加入世界贸易组织。\n\n亚投行于2016年开业。", "utf-8")
+    return folder
+
+
+@pytest.fixture
+def settings(tmp_path: Path, corpus: Path, shared_cache: Path) -> Settings:
+    return Settings(corpus_dir=corpus, index_dir=tmp_path / "index", cache_dir=shared_cache, min_language_chunks=1)
+
+
+@pytest.fixture
+def fake_pipe(settings: Settings) -> Pipeline:
+    return Pipeline.load(settings, embedder=FakeEmbedder())
+
+
+@pytest.fixture(scope="session")
+def pipe() -> Pipeline:
+    """The product on its defaults: real bundled model, real seeds, index under index/."""
+    return Pipeline.load()

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rag.chunking import chunk_document, make_splitter
+from rag.corpus import clean_text
+from rag.data import Document
+from rag.offline import get_encoding
+
+WORDS = st.sampled_from(
+    ["Belt", "road", "cooperation", "2013.", "ÿ", "一带一路", "倡议。", "合作，", "！", "\n\n", "\n", " "]
+)
+
+
+def _doc(text: str) -> Document:
+    clean, origin = clean_text(text)
+    return Document("t.txt", text, clean, origin, "en", "0" * 64)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(WORDS, max_size=400).map(" ".join))
+def test_chunks_are_exact_spans_within_budget(shared_cache: Path, text: str) -> None:
+    splitter = make_splitter(24, 6, "cl100k_base", shared_cache / "tiktoken")
+    enc = get_encoding("cl100k_base", shared_cache / "tiktoken")
+    doc = _doc(text)
+    for chunk in chunk_document(doc, splitter):
+        assert doc.text[chunk.start : chunk.end] == chunk.text
+        assert "ÿ" not in chunk.clean
+        assert len(enc.encode(chunk.clean)) <= 24  # type: ignore[attr-defined]
+
+
+def test_chinese_chunks_end_on_sentence_marks(shared_cache: Path) -> None:
+    text = "".join(f"第{i}句话讲的是国际合作与全球治理的关系。" for i in range(40))
+    chunks = chunk_document(_doc(text), make_splitter(40, 0, "cl100k_base", shared_cache / "tiktoken"))
+    assert len(chunks) > 3
+    assert all(c.clean.endswith("。") for c in chunks)
+
+
+def test_ids_are_numbered_from_first_id(shared_cache: Path) -> None:
+    chunks = chunk_document(_doc("One. Two. Three."), make_splitter(16, 0, "cl100k_base", shared_cache / "tiktoken"), 7)
+    assert [c.id for c in chunks] == list(range(7, 7 + len(chunks)))

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rag.corpus import clean_text, corpus_files, detect_language, load_document
+from rag.errors import CorpusError
+
+TEXT = st.text(alphabet=st.sampled_from(list("ab cÿŷ\n\t多边主义。，Ａ1ӱỹ")), max_size=80)
+
+
+def test_detect_language() -> None:
+    assert detect_language("The Belt and Road Initiative") == "en"
+    assert detect_language("一带一路倡议是哪一年提出的？") == "zh"
+    assert detect_language("WTO和APEC等多边机制的改革") == "zh"
+    assert detect_language("") == "en"
+
+
+@given(TEXT)
+def test_clean_maps_back_to_original(text: str) -> None:
+    clean, origin = clean_text(text)
+    assert len(origin) == len(clean) + 1
+    assert all(text[origin[i]] == ch for i, ch in enumerate(clean))
+    assert list(origin[:-1]) == sorted(origin[:-1])
+
+
+@given(TEXT)
+def test_clean_is_idempotent(text: str) -> None:
+    once = clean_text(text)[0]
+    assert clean_text(once)[0] == once
+
+
+def test_ocr_noise_removed_and_broken_chinese_lines_joined() -> None:
+    clean, _ = clean_text("China ÿ has signed. ŷ\n《区域全面经济伙伴关系协\n\n定》正式签署。\n\n下一段")
+    assert "ÿ" not in clean and "ŷ" not in clean
+    assert "伙伴关系协定》正式签署。\n\n下一段" in clean
+
+
+def test_non_utf8_file_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("caf\xe9".encode("latin-1"))
+    with pytest.raises(CorpusError, match=r"latin1\.txt is not valid UTF-8"):
+        load_document(bad)
+
+
+def test_corpus_folder_errors(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError, match="does not exist"):
+        corpus_files(tmp_path / "missing")
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF")
+    with pytest.raises(CorpusError, match=r"no \.txt or \.md files"):
+        corpus_files(tmp_path)
+
+
+def test_document_keeps_original_text(corpus: Path) -> None:
+    doc = load_document(corpus / "zh.md")
+    assert doc.text == (corpus / "zh.md").read_text("utf-8")
+    assert doc.language == "zh"
+    assert len(doc.sha256) == 64

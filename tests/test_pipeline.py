@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rag import Answer, Pipeline, Settings
+from rag.errors import InputError
+
+from .conftest import FakeEmbedder
+
+
+def test_bad_questions_are_rejected_with_a_reason(fake_pipe: Pipeline) -> None:
+    with pytest.raises(InputError, match="the question is empty"):
+        fake_pipe.ask("   \n")
+    with pytest.raises(InputError, match=r"limit is 1000 \(RAG_MAX_QUESTION_CHARS\)"):
+        fake_pipe.ask("why " * 300)
+    with pytest.raises(InputError, match="top_k must be between 1 and 50"):
+        fake_pipe.search("road", top_k=0)
+
+
+def test_settings_are_validated() -> None:
+    with pytest.raises(ValueError, match="chunk_overlap"):
+        Settings(chunk_tokens=32, chunk_overlap=40)
+
+
+@pytest.fixture(scope="module")
+def module_pipe(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    root = tmp_path_factory.mktemp("fuzz")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("The Silk Road Fund was set up in 2014. 丝路基金成立于2014年。", "utf-8")
+    s = Settings(corpus_dir=corpus, index_dir=root / "index", cache_dir=root / "cache", min_language_chunks=1)
+    return Pipeline.load(s, embedder=FakeEmbedder())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=1200))
+def test_any_question_gets_an_answer_or_an_input_error(module_pipe: Pipeline, question: str) -> None:
+    try:
+        answer = module_pipe.ask(question)
+    except InputError:
+        return
+    assert isinstance(answer, Answer)
+    assert answer.language in ("en", "zh")
+    for c in answer.citations:
+        assert module_pipe.documents[c.doc].text[c.start : c.end] == c.text

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rag import Pipeline
+from rag.index import LanguageMeans
+from rag.retrieval import centre_passages, rrf, unit
+
+
+def test_rrf_sums_reciprocal_ranks() -> None:
+    fused = rrf([[1, 2, 3], [3, 1]], k=60)
+    assert fused[1] == pytest.approx(1 / 61 + 1 / 62)
+    assert fused[3] == pytest.approx(1 / 63 + 1 / 61)
+    weighted = rrf([[1], [2]], k=0, weights=[1.0, 0.5])
+    assert weighted[1] == 1.0 and weighted[2] == 0.5
+
+
+def test_centring_removes_the_language_direction() -> None:
+    en = unit(np.array([[1.0, 0.2, 0.0], [1.0, -0.2, 0.0]], dtype=np.float32))
+    zh = unit(np.array([[0.2, 1.0, 0.1], [-0.2, 1.0, -0.1]], dtype=np.float32))
+    vecs = np.concatenate([en, zh])
+    means = LanguageMeans(passage={"en": en.mean(0).tolist(), "zh": zh.mean(0).tolist()}, query={})
+    centred = centre_passages(vecs, ["en", "en", "zh", "zh"], means)
+    assert np.allclose(np.linalg.norm(centred, axis=1), 1.0)
+    assert abs(float(centred[:2].mean(0) @ centred[2:].mean(0))) < 0.5
+
+
+def test_search_returns_exact_spans(fake_pipe: Pipeline) -> None:
+    hits = fake_pipe.search("Silk Road Fund", top_k=3)
+    assert hits and len(hits) <= 3
+    for h in hits:
+        assert fake_pipe.documents[h.doc].text[h.start : h.end] == h.text
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("query", "doc"),
+    [
+        ("中国是在哪一年正式加入世界贸易组织的？", "000_52703944bae284e8.txt"),
+        ("丝路基金签约了多少个项目？", "002_ce563350fb3624db.txt"),
+        ("When was the South Asian Association for Regional Cooperation founded?", "004_cd34105e53f3530d.txt"),
+        ("Which country was the first to sign the UN Charter?", "004_cd34105e53f3530d.txt"),
+    ],
+)
+def test_cross_lingual_search_finds_the_other_language(pipe: Pipeline, query: str, doc: str) -> None:
+    assert doc in [h.doc for h in pipe.search(query, top_k=10)]
