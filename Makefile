@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test unit e2e eval lint format clean
+.PHONY: install browser run test unit e2e eval lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,11 +18,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: install
-	$(BIN)/rag index
-	$(BIN)/rag chat
+# The UI test drives a real headless Chromium; a CJK font makes its screenshot legible.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list :lang=zh | grep -q . || \
+		{ test "$$(id -u)" = 0 || { echo "make test needs: apt-get install chromium chromium-driver fonts-wqy-zenhei"; exit 1; }; \
+		  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei; }
 
-test: install lint
+run: install
+	$(BIN)/rag serve
+
+test: install lint browser
 	$(BIN)/pytest
 	$(MAKE) eval
 

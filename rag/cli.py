@@ -94,6 +94,23 @@ def chat(corpus: Corpus = None) -> None:
             typer.echo(f"  [{c.n}] {c.doc} [{c.start}:{c.end}]")
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    corpus: Corpus = None,
+) -> None:
+    """Serve the HTTP API under /v1 and the chat UI at /, loading the pipeline once first."""
+    import uvicorn
+
+    from rag.api import create_app
+
+    settings = _settings(corpus, host=host, port=port)
+    pipe = _pipeline(settings)
+    typer.echo(f"serving on http://{settings.host}:{settings.port}/ (API docs at /docs)")
+    uvicorn.run(create_app(pipe), host=settings.host, port=settings.port, log_level="warning")
+
+
 @eval_app.callback()
 def evaluate_cmd(
     ctx: typer.Context,

@@ -114,6 +114,9 @@ class Composer:
         self.documents = documents
         self.acronyms = acronym_map(documents)
         self.max_idf = lexical.idf("")
+        # Load the dictionary and word frequencies now, at start-up, rather than on the first question.
+        get_dictionary()
+        informativeness("warm")
 
     def _question_words(self, retrieval: Retrieval) -> list[str]:
         question = retrieval.query

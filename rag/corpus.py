@@ -76,7 +76,13 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
     """The corpus files in name order; CorpusError when the folder is missing or has none."""
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder {corpus_dir} does not exist; set RAG_CORPUS_DIR or --corpus")
-    files = sorted(p for p in corpus_dir.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+    root = corpus_dir.resolve()
+    # A symlink that leads out of the corpus folder is not part of the corpus.
+    files = sorted(
+        p
+        for p in corpus_dir.iterdir()
+        if p.is_file() and p.suffix.lower() in SUFFIXES and p.resolve().is_relative_to(root)
+    )
     if not files:
         raise CorpusError(f"corpus folder {corpus_dir} has no .txt or .md files")
     return files

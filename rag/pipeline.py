@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,5 +160,14 @@ class Pipeline:
 
     def ask(self, question: str, top_k: int | None = None) -> Answer:
         """A cited extractive answer, or an abstention with the nearest passages."""
+        return self.ask_timed(question, top_k)[0]
+
+    def ask_timed(self, question: str, top_k: int | None = None) -> tuple[Answer, dict[str, float]]:
+        """`ask`, with the milliseconds spent retrieving, composing and in total."""
+        t0 = time.perf_counter()
         retrieval = self.retrieve(self._check(question, "question"), top_k)
-        return self.composer.compose(retrieval)
+        t1 = time.perf_counter()
+        answer = self.composer.compose(retrieval)
+        t2 = time.perf_counter()
+        timings = {"retrieve": (t1 - t0) * 1e3, "compose": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3}
+        return answer, {k: round(v, 2) for k, v in timings.items()}

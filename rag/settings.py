@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +69,12 @@ class Settings(BaseSettings):
 
     # Input limits.
     max_question_chars: int = Field(default=1000, ge=10)
+
+    # HTTP service: bind address, request body limit, and an optional bearer token for every /v1 route.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    api_token: SecretStr | None = None
 
     @field_validator("chunk_overlap")
     @classmethod

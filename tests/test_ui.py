@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from rag import Pipeline
+from rag.api import create_app
+from ui.app import highlight
+
+from .conftest import ROOT
+
+SCREENSHOT = ROOT / "reports" / "ui-screenshot.png"
+WAIT_S = 60
+
+
+def test_highlight_marks_the_span_inside_its_paragraph(fake_pipe: Pipeline) -> None:
+    doc = fake_pipe.documents["en.txt"]
+    start = doc.text.index("It invests")
+    html = highlight(doc, start, start + 10)
+    assert "<mark>It invests</mark>" in html
+    assert "set up in 2014" in html and "20 projects" not in html
+
+
+@pytest.fixture(scope="module")
+def server(pipe: Pipeline) -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(create_app(pipe), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + WAIT_S
+    while not srv.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}/"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.mark.e2e
+def test_browser_asks_in_chinese_and_sees_sources(server: str) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and driver_path, "install Debian's chromium and chromium-driver (make test does, as root)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+        options.add_argument(arg)
+    browser = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        browser.get(server)
+        wait = WebDriverWait(browser, WAIT_S)
+        box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "#question textarea")))
+        box.send_keys("中国是在哪一年正式加入世界贸易组织的？")
+        browser.find_element(By.CSS_SELECTOR, "#ask").click()
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#sources mark")))
+        sources = browser.find_element(By.CSS_SELECTOR, "#sources").text
+        assert "000_52703944bae284e8.txt" in sources and "2001" in sources
+        chat = browser.find_element(By.CSS_SELECTOR, "#chat").text
+        assert "[1]" in chat and "以下依据来自英文文献" in chat
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        browser.save_screenshot(str(SCREENSHOT))
+        assert SCREENSHOT.stat().st_size > 10_000
+    finally:
+        browser.quit()
