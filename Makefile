@@ -45,7 +45,7 @@ eval: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy rag
+	$(BIN)/mypy rag ui
 
 format: install
 	$(BIN)/ruff format .
