@@ -111,6 +111,22 @@ def serve(
     uvicorn.run(create_app(pipe), host=settings.host, port=settings.port, log_level="warning")
 
 
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option(help="A small run (under 2 minutes) that checks the benchmark code.")] = False,
+    out: Annotated[Path, typer.Option(help="Where results go.")] = Path("bench/results"),
+    dataset: Annotated[Path, typer.Option(help="Questions to cycle.")] = Path("eval/datasets/dev.jsonl"),
+) -> None:
+    """Benchmark build, latency, HTTP throughput, index types at scale, and the LangChain recipe."""
+    import tempfile
+
+    from rag.bench.run import FULL, QUICK, run
+
+    with tempfile.TemporaryDirectory(prefix="rag-bench-") as work:
+        run(QUICK if quick else FULL, out, dataset, Path(work))
+    typer.echo(f"results in {out}/{'quick' if quick else 'full'}.md and .json")
+
+
 @eval_app.callback()
 def evaluate_cmd(
     ctx: typer.Context,

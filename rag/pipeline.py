@@ -79,21 +79,27 @@ def language_means(embedder: Embedder, chunks: list[Chunk], vectors: np.ndarray,
     return LanguageMeans(passage=passage, query=query)
 
 
-def build_index(settings: Settings, embedder: Embedder) -> StoredIndex:
-    """Build the index from the corpus folder and save it atomically."""
+def build_index(settings: Settings, embedder: Embedder, timings: dict[str, float] | None = None) -> StoredIndex:
+    """Build the index from the corpus folder and save it atomically; `timings` receives seconds per stage."""
+    clock = {} if timings is None else timings
+    t0 = time.perf_counter()
     docs = list(load_corpus(settings.corpus_dir))
     splitter = make_splitter(
         settings.chunk_tokens, settings.chunk_overlap, settings.tiktoken_encoding, settings.cache_dir / "tiktoken"
     )
     chunks = chunk_corpus(docs, splitter)
     log.info("chunked %d documents into %d chunks", len(docs), len(chunks))
+    t1 = time.perf_counter()
     raw = embed_passages(embedder, [c.clean for c in chunks], settings.embed_batch_size, "embedding chunks")
+    t2 = time.perf_counter()
     means = language_means(embedder, chunks, raw, settings)
     vectors = centre_passages(raw, [c.language for c in chunks], means) if settings.center_embeddings else raw
-    index = make_faiss_index(vectors, settings.index_type, settings.hnsw_m)
+    index = make_faiss_index(vectors, settings.index_type, settings)
     manifest = expected_manifest(settings, embedder)
-    save_index(settings.index_dir, index, chunks, means, manifest)
-    return load_index(settings.index_dir, manifest)
+    save_index(settings.index_dir, index, chunks, means, manifest | {"faiss_type": type(index).__name__})
+    t3 = time.perf_counter()
+    clock.update(load_and_chunk=t1 - t0, embed=t2 - t1, index_and_save=t3 - t2, chunks=float(len(chunks)))
+    return load_index(settings.index_dir, manifest, settings)
 
 
 @dataclass
@@ -123,7 +129,7 @@ class Pipeline:
         stored = None
         if not rebuild:
             try:
-                stored = load_index(settings.index_dir, expected)
+                stored = load_index(settings.index_dir, expected, settings)
             except IndexStaleError as exc:
                 log.warning("%s", exc)
         if stored is None:

@@ -9,7 +9,7 @@ import pytest
 
 from rag import Pipeline, Settings
 from rag.errors import IndexCorruptError, IndexStaleError, InputError
-from rag.index import CHUNKS_FILE, MANIFEST_FILE, load_index, make_faiss_index
+from rag.index import CHUNKS_FILE, MANIFEST_FILE, load_index, make_faiss_index, resolve_index_type
 from rag.pipeline import expected_manifest
 
 from .conftest import FakeEmbedder
@@ -40,13 +40,13 @@ def test_crash_during_save_keeps_the_old_index(
     assert (settings.index_dir / CHUNKS_FILE).read_bytes() == before
     assert not [p for p in settings.index_dir.parent.iterdir() if p.name.startswith(".index-")]
     monkeypatch.undo()
-    load_index(settings.index_dir, expected_manifest(settings, FakeEmbedder()))
+    load_index(settings.index_dir, expected_manifest(settings, FakeEmbedder()), settings)
 
 
 def test_changed_corpus_is_stale_and_rebuilt(settings: Settings, fake_pipe: Pipeline, corpus: Path) -> None:
     (corpus / "new.txt").write_text("A new paper about the Digital Silk Road, published in 2024.", "utf-8")
     with pytest.raises(IndexStaleError, match="another corpus"):
-        load_index(settings.index_dir, expected_manifest(settings, FakeEmbedder()))
+        load_index(settings.index_dir, expected_manifest(settings, FakeEmbedder()), settings)
     rebuilt = Pipeline.load(settings, embedder=FakeEmbedder())
     assert any(c.doc == "new.txt" for c in rebuilt.stored.chunks)
 
@@ -54,7 +54,7 @@ def test_changed_corpus_is_stale_and_rebuilt(settings: Settings, fake_pipe: Pipe
 def test_other_chunk_settings_are_stale(settings: Settings, fake_pipe: Pipeline) -> None:
     other = settings.model_copy(update={"chunk_tokens": 64})
     with pytest.raises(IndexStaleError, match="another chunking"):
-        load_index(settings.index_dir, expected_manifest(other, FakeEmbedder()))
+        load_index(settings.index_dir, expected_manifest(other, FakeEmbedder()), other)
 
 
 def test_corrupt_file_is_reported(settings: Settings, fake_pipe: Pipeline) -> None:
@@ -67,17 +67,26 @@ def test_corrupt_file_is_reported(settings: Settings, fake_pipe: Pipeline) -> No
 def test_unreadable_manifest_is_corrupt(settings: Settings, fake_pipe: Pipeline) -> None:
     (settings.index_dir / MANIFEST_FILE).write_text("{not json")
     with pytest.raises(IndexCorruptError, match="rebuild with `rag index --rebuild`"):
-        load_index(settings.index_dir, expected_manifest(settings, FakeEmbedder()))
+        load_index(settings.index_dir, expected_manifest(settings, FakeEmbedder()), settings)
 
 
 def test_index_types() -> None:
     rng = np.random.default_rng(0)
     vecs = rng.normal(size=(300, 16)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    flat = make_faiss_index(vecs, "flat", 16)
-    hnsw = make_faiss_index(vecs, "hnsw", 16)
+    s = Settings(hnsw_m=16, hnsw_ef_search=32)
+    flat = make_faiss_index(vecs, "flat", s)
+    hnsw = make_faiss_index(vecs, "hnsw", s)
+    assert hnsw.hnsw.efSearch == 32
     _, a = flat.search(vecs[:5], 1)
     _, b = hnsw.search(vecs[:5], 1)
     assert a[:, 0].tolist() == b[:, 0].tolist() == [0, 1, 2, 3, 4]
     with pytest.raises(InputError, match="ivfpq needs at least"):
-        make_faiss_index(vecs, "ivfpq", 16)
+        make_faiss_index(vecs, "ivfpq", s)
+
+
+def test_auto_is_exact_for_small_corpora_and_hnsw_beyond() -> None:
+    s = Settings(auto_flat_max=100)
+    assert resolve_index_type("auto", 100, s) == "flat"
+    assert resolve_index_type("auto", 101, s) == "ivfsq"
+    assert resolve_index_type("ivfpq", 10, s) == "ivfpq"

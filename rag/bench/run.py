@@ -1,0 +1,116 @@
+"""Run the benchmark suite and write its JSON, tables and plots."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.bench.baseline import bench_langchain, evidence_recall
+from rag.bench.build import bench_build
+from rag.bench.corpus import grow_corpus
+from rag.bench.latency import bench_http, bench_queries, corpus_env
+from rag.bench.report import write_report
+from rag.bench.scale import bench_index_types, sample_like
+from rag.embedding import E5_SMALL, E5_SMALL_Q4, converted_e5_path
+from rag.eval.dataset import load_dataset
+from rag.pipeline import Pipeline
+from rag.settings import Settings
+
+RECALL_K = 5
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How big each part of a run is."""
+
+    name: str
+    seed_files: int  # seeds used (all five in a full run)
+    copies: int  # perturbed copies of each seed for the large build
+    queries: int
+    http_clients: int
+    http_requests: int
+    http_limit_s: float
+    scale: tuple[tuple[int, tuple[str, ...]], ...]  # (vectors, index types) per size
+    scale_queries: int
+    baseline_questions: int | None  # None: every dev question
+
+
+QUICK = Plan("quick", 2, 0, 30, 8, 40, 30, ((12_000, ("flat", "hnsw", "ivfsq", "ivfpq")),), 50, 12)
+# HNSW at a million vectors takes longer to build on two cores than this run allows, and would need ~1.7 GiB.
+FULL = Plan(
+    "full",
+    5,
+    24,
+    200,
+    8,
+    400,
+    120,
+    ((100_000, ("flat", "hnsw", "ivfsq", "ivfpq")), (1_000_000, ("flat", "ivfsq", "ivfpq"))),
+    200,
+    None,
+)
+
+
+def run(plan: Plan, out: Path, dataset: Path, work: Path) -> dict[str, Any]:
+    """Run every part of the plan and write the results under `out`."""
+    base = Settings()
+    seeds = sorted(base.corpus_dir.glob("*.txt"))[-plan.seed_files :]
+    examples = [
+        e for e in load_dataset(dataset, base.corpus_dir) if all(ev.doc in {p.name for p in seeds} for ev in e.evidence)
+    ]
+    answerable = [e for e in examples if e.answerable][: plan.baseline_questions]
+    small = grow_corpus(seeds, 0, work / "corpus-seeds")
+    results: dict[str, Any] = {
+        "plan": plan.__dict__,
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    results["build"] = {"seeds": {b: bench_build(small, work / "idx-seeds", b) for b in (E5_SMALL, E5_SMALL_Q4)}}
+    if plan.copies:
+        large = grow_corpus(seeds, plan.copies, work / "corpus-large")
+        results["build"]["large"] = {b: bench_build(large, work / "idx-large", b) for b in (E5_SMALL, E5_SMALL_Q4)}
+
+    settings = Settings(corpus_dir=small, index_dir=work / "idx-seeds" / E5_SMALL, index_type="flat")
+    pipe = Pipeline.load(settings)
+    questions = [e.question for e in examples]
+    results["latency"] = bench_queries(pipe, questions, plan.queries)
+    results["http"] = bench_http(
+        questions, plan.http_clients, plan.http_requests, plan.http_limit_s, corpus_env(small, settings.index_dir)
+    )
+
+    ours_spans = [[(h.doc, h.start, h.end) for h in pipe.search(e.question, RECALL_K)] for e in answerable]
+    theirs = bench_langchain(small, converted_e5_path(base), answerable, RECALL_K)
+    ours = {
+        "build_s": results["build"]["seeds"][E5_SMALL]["build_s"],
+        "search_ms": results["latency"]["search_ms"],
+        f"recall@{RECALL_K}": evidence_recall(ours_spans, answerable),
+    }
+    results["side_by_side"] = {
+        "questions": len(answerable),
+        "ours": ours,
+        "langchain": theirs,
+        "ratios_ours_over_theirs": {
+            "build_time": round(ours["build_s"] / theirs["build_s"], 3),
+            "search_p50": round(ours["search_ms"]["p50"] / theirs["search_ms"]["p50"], 3),
+            f"recall@{RECALL_K}_points": round(100 * (ours[f"recall@{RECALL_K}"] - theirs[f"recall@{RECALL_K}"]), 1),
+        },
+    }
+
+    real = pipe.embedder.encode_passages([c.clean for c in pipe.stored.chunks])
+    scale: dict[str, Any] = {"vectors": "sampled from a Gaussian fitted to the seeds' real chunk embeddings"}
+    queries = sample_like(real, plan.scale_queries, seed=1)
+    for n, kinds in plan.scale:
+        vectors = sample_like(real, n, seed=2)
+        scale[str(n)] = bench_index_types(vectors, queries, list(kinds), settings)
+        del vectors
+    results["scale"] = scale
+    results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{plan.name}.json").write_text(json.dumps(results, indent=1) + "\n", "utf-8")
+    write_report(results, out)
+    return results

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.bench.common import percentiles
+from rag.bench.corpus import perturb
+from rag.bench.scale import bench_index_types, sample_like
+from rag.settings import Settings
+
+from ..conftest import ROOT
+
+
+def test_percentiles() -> None:
+    p = percentiles([float(x) for x in range(1, 101)])
+    assert p["n"] == 100 and p["p50"] == pytest.approx(50.5) and p["p99"] == pytest.approx(99.01)
+
+
+def test_perturbation_changes_numbers_not_words() -> None:
+    import random
+
+    text = "Founded in 2014.\n\nIt has 17 projects."
+    out = perturb(text, random.Random(0))
+    words = lambda t: sorted(w for w in t.split() if not w.rstrip(".").isdigit())  # noqa: E731
+    numbers = lambda t: sorted(int(w.rstrip(".")) for w in t.split() if w.rstrip(".").isdigit())  # noqa: E731
+    assert words(out) == words(text)
+    shifted = [a - b for a, b in zip(numbers(out), numbers(text), strict=True)]
+    assert len(set(shifted)) == 1 and shifted[0] > 0
+
+
+def test_sampled_vectors_follow_the_real_ones() -> None:
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(500, 16)).astype(np.float32) + 3.0
+    real /= np.linalg.norm(real, axis=1, keepdims=True)
+    fake = sample_like(real, 2000)
+    assert np.allclose(np.linalg.norm(fake, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(fake.mean(axis=0), real.mean(axis=0), atol=0.02)
+
+
+def test_flat_is_its_own_ground_truth() -> None:
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(2000, 16)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    res = bench_index_types(vecs, vecs[:20], ["flat", "hnsw"], Settings())
+    assert res["flat"]["recall@10"] == 1.0
+    assert 0.5 < res["hnsw"]["recall@10"] <= 1.0
+    assert res["flat"]["memory_mb"] > 0
+
+
+@pytest.mark.e2e
+def test_quick_bench_runs_and_reports(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "bench", "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    r = json.loads((tmp_path / "quick.json").read_text())
+    for backend in ("e5-small", "e5-small-q4"):
+        b = r["build"]["seeds"][backend]
+        assert b["chunks"] > 0 and b["embed_texts_per_s"] > 0 and b["peak_rss_mb"] > 100
+    assert r["latency"]["ask_ms"]["n"] == 30 and r["http"]["errors"] == 0 and r["http"]["requests"] > 0
+    assert 0 <= r["side_by_side"]["ours"]["recall@5"] <= 1 and 0 <= r["side_by_side"]["langchain"]["recall@5"] <= 1
+    scale = r["scale"]["12000"]
+    assert scale["flat"]["recall@10"] == 1.0 and set(scale) == {"flat", "hnsw", "ivfsq", "ivfpq"}
+    report = (tmp_path / "quick.md").read_text()
+    assert "## Targets" in report and (tmp_path / "quick-recall-vs-latency.png").stat().st_size > 1000
