@@ -124,7 +124,7 @@ def bench(
 
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as work:
         run(QUICK if quick else FULL, out, dataset, Path(work))
-    typer.echo(f"results in {out}/{'quick' if quick else 'full'}.md and .json")
+    typer.echo(f"results in {out}/ ({'quick.md' if quick else 'README.md'} and the run's JSON)")
 
 
 @eval_app.callback()

@@ -114,20 +114,16 @@ class Composer:
         self.documents = documents
         self.acronyms = acronym_map(documents)
         self.max_idf = lexical.idf("")
-        # Load the dictionary and word frequencies now, at start-up, rather than on the first question.
-        get_dictionary()
+        self.dictionary = get_dictionary(settings.cache_dir)
+        # Load the word frequencies now, at start-up, rather than on the first question.
         informativeness("warm")
 
     def _question_words(self, retrieval: Retrieval) -> list[str]:
-        question = retrieval.query
-        if retrieval.language == "zh":
-            dictionary = get_dictionary()
-            words: list[str] = []
-            for run in re.findall(r"[\u3400-\u9fff]+|[A-Za-z0-9]+(?:[-'][A-Za-z0-9]+)*", question):
-                words.extend(dictionary.segment(run) if CJK_RUN.match(run) else [run])
-            return words
         # Hyphenated words and possessives count by their parts: "small-scale" → small, scale.
-        return re.findall(r"[A-Za-z0-9]+", re.sub(r"'s\b", "", question))
+        question = re.sub(r"'s\b", " ", retrieval.query).replace("-", " ")
+        if retrieval.language == "zh":
+            return self.dictionary.words(question.lower())
+        return re.findall(r"[A-Za-z0-9]+", question)
 
     def concepts(self, retrieval: Retrieval) -> list[Concept]:
         """The question's concepts with their forms in both languages and idf weights."""

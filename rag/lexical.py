@@ -306,12 +306,13 @@ def stem(word: str) -> str:
 
 
 @cache
-def _jieba() -> object:
+def jieba_tokenizer() -> object:
+    """The default jieba tokenizer, initialized once (quietly)."""
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
     jieba.initialize()
-    return jieba
+    return jieba.dt
 
 
 def tokenize(text: str) -> list[str]:
@@ -319,7 +320,7 @@ def tokenize(text: str) -> list[str]:
     out: list[str] = []
     for run in WORD.findall(text.lower()):
         if CJK_RUN.match(run):
-            words = _jieba().lcut_for_search(run)  # type: ignore[attr-defined]
+            words = jieba_tokenizer().lcut_for_search(run)  # type: ignore[attr-defined]
             out.extend(w for w in words if w not in ZH_STOP and not (len(w) == 1 and w in ZH_STOP))
         elif run not in EN_STOP and len(run) > 1:
             out.append(stem(run))

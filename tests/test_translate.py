@@ -1,22 +1,39 @@
 from __future__ import annotations
 
-from rag.translate import get_dictionary, translate
+from pathlib import Path
+
+import pytest
+
+from rag.translate import Dictionary, get_dictionary, translate
 
 
-def test_chinese_words_get_english_glosses() -> None:
-    t = translate("多边主义面临哪些挑战？", "zh", 24)
+@pytest.fixture(scope="module")
+def d(tmp_path_factory: pytest.TempPathFactory) -> Dictionary:
+    return get_dictionary(tmp_path_factory.mktemp("cedict"))
+
+
+def test_chinese_words_get_english_glosses(d: Dictionary) -> None:
+    t = translate("多边主义面临哪些挑战？", "zh", 24, lambda _: False, d)
     assert "multilateral" in t.words
     assert "challenge" in t.words
 
 
-def test_dictionary_words_are_merged_from_jieba_pieces() -> None:
-    assert "一带一路" in get_dictionary().segment("一带一路倡议是哪一年提出的")
+def test_dictionary_words_are_merged_from_jieba_pieces(d: Dictionary) -> None:
+    assert "一带一路" in d.segment("一带一路倡议是哪一年提出的")
 
 
-def test_english_phrases_get_chinese_headwords_preferring_the_corpus() -> None:
-    t = translate("When was the Belt and Road Initiative proposed?", "en", 24)
+def test_parsed_dictionary_is_cached(d: Dictionary, tmp_path: Path) -> None:
+    first = get_dictionary(tmp_path)
+    cached = list(tmp_path.glob("cedict-*.json"))
+    assert len(cached) == 1
+    get_dictionary.cache_clear()
+    assert get_dictionary(tmp_path).zh_en == first.zh_en
+
+
+def test_english_phrases_get_chinese_headwords_preferring_the_corpus(d: Dictionary) -> None:
+    t = translate("When was the Belt and Road Initiative proposed?", "en", 24, lambda _: False, d)
     assert t.terms["belt and road initiative"][0] == "一带一路"
     known = {"城市"}
-    cities = translate("How many cities?", "en", 24, known=lambda w: w in known)
+    cities = translate("How many cities?", "en", 24, lambda w: w in known, d)
     assert cities.terms["cities"][0] == "城市"
     assert all(len(w) > 1 for ws in cities.terms.values() for w in ws)

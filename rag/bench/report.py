@@ -60,7 +60,7 @@ def _plots(results: dict[str, Any], out: Path) -> list[str]:
 
 
 def write_report(results: dict[str, Any], out: Path) -> Path:
-    """`out/<plan>.md`: every table of the run, the targets met or missed, and the plots."""
+    """`out/<plan>.md` (README.md for the full run): every table, the targets met or missed, and the plots."""
     r = results
     lines = [f"# Benchmark run `{r['plan']['name']}` ({r['started']})", "", f"Machine: {r['machine']}", ""]
     lines += [
@@ -134,6 +134,8 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
                 )
     lines += _table(["vectors", "index", "build s", "memory MiB", "p50 ms", "p95 ms", "recall@10"], rows)
     lines += ["", *_plots(r, out), ""]
-    path = out / f"{r['plan']['name']}.md"
+    # The full run's page is the folder's README, which the project README links.
+    name = r["plan"]["name"]
+    path = out / ("README.md" if name == "full" else f"{name}.md")
     path.write_text("\n".join(lines), "utf-8")
     return path
