@@ -39,13 +39,13 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(default=160, ge=16)
     chunk_overlap: int = Field(default=32, ge=0)
 
-    # FAISS index: "auto" (exact up to auto_flat_max vectors, IVF with 8-bit scalar quantization beyond; the
-    # numbers behind it are in bench/results/), "flat" (exact inner product), "hnsw", "ivfsq", or "ivfpq".
-    index_type: Literal["auto", "flat", "hnsw", "ivfsq", "ivfpq"] = "auto"
+    # FAISS index: "auto" (exact up to auto_flat_max vectors, HNSW over 8-bit scalar-quantized vectors beyond;
+    # the numbers behind it are in bench/results/), "flat", "hnsw", "hnswsq", "ivfsq", or "ivfpq".
+    index_type: Literal["auto", "flat", "hnsw", "hnswsq", "ivfsq", "ivfpq"] = "auto"
     auto_flat_max: int = Field(default=200_000, ge=1)
     hnsw_m: int = Field(default=32, ge=4)
     hnsw_ef_construction: int = Field(default=80, ge=8)
-    hnsw_ef_search: int = Field(default=64, ge=1)
+    hnsw_ef_search: int = Field(default=256, ge=1)
     ivf_nprobe: int = Field(default=128, ge=1)
 
     # Retrieval.

@@ -88,5 +88,5 @@ def test_index_types() -> None:
 def test_auto_is_exact_for_small_corpora_and_hnsw_beyond() -> None:
     s = Settings(auto_flat_max=100)
     assert resolve_index_type("auto", 100, s) == "flat"
-    assert resolve_index_type("auto", 101, s) == "ivfsq"
+    assert resolve_index_type("auto", 101, s) == "hnswsq"
     assert resolve_index_type("ivfpq", 10, s) == "ivfpq"

@@ -20,7 +20,7 @@ def _worker(corpus: str, index_dir: str, embedder: str, out: Any) -> None:
     from rag.settings import Settings
 
     force_offline()
-    settings = Settings(corpus_dir=Path(corpus), index_dir=Path(index_dir), embedder=embedder, index_type="flat")
+    settings = Settings(corpus_dir=Path(corpus), index_dir=Path(index_dir), embedder=embedder)
     install_tiktoken_encodings(settings.cache_dir / "tiktoken")
     t0 = time.perf_counter()
     model = load_embedder(settings)

@@ -75,7 +75,7 @@ def run(plan: Plan, out: Path, dataset: Path, work: Path) -> dict[str, Any]:
         large = grow_corpus(seeds, plan.copies, work / "corpus-large")
         results["build"]["large"] = {b: bench_build(large, work / "idx-large", b) for b in (E5_SMALL, E5_SMALL_Q4)}
 
-    settings = Settings(corpus_dir=small, index_dir=work / "idx-seeds" / E5_SMALL, index_type="flat")
+    settings = Settings(corpus_dir=small, index_dir=work / "idx-seeds" / E5_SMALL)
     pipe = Pipeline.load(settings)
     questions = [e.question for e in examples]
     results["latency"] = bench_queries(pipe, questions, plan.queries)

@@ -69,6 +69,6 @@ def test_quick_bench_runs_and_reports(tmp_path: Path) -> None:
     assert r["latency"]["ask_ms"]["n"] == 30 and r["http"]["errors"] == 0 and r["http"]["requests"] > 0
     assert 0 <= r["side_by_side"]["ours"]["recall@5"] <= 1 and 0 <= r["side_by_side"]["langchain"]["recall@5"] <= 1
     scale = r["scale"]["12000"]
-    assert scale["flat"]["recall@10"] == 1.0 and set(scale) == {"flat", "hnsw", "ivfsq", "ivfpq"}
+    assert scale["flat"]["recall@10"] == 1.0 and set(scale) == {"flat", "hnsw", "hnswsq", "ivfsq", "ivfpq"}
     report = (tmp_path / "quick.md").read_text()
     assert "## Targets" in report and (tmp_path / "quick-recall-vs-latency.png").stat().st_size > 1000
