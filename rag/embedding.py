@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from importlib import metadata
 from pathlib import Path
 from typing import Protocol
@@ -72,20 +71,16 @@ class SentenceTransformerEmbedder:
         self.query_prefix = settings.query_prefix
         self.passage_prefix = settings.passage_prefix
         self.batch_size = settings.embed_batch_size
-        self._lock = threading.Lock()
 
     def _encode(self, texts: list[str], prefix: str) -> np.ndarray:
-        # One encode at a time: torch already spreads a call over the cores, and concurrent calls from a
-        # server's worker threads would only fight over them.
-        with self._lock:
-            vecs = self.model.encode(
-                texts,
-                prompt=prefix,
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+        vecs = self.model.encode(
+            texts,
+            prompt=prefix,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return np.asarray(vecs, dtype=np.float32).reshape(len(texts), self.dim)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:

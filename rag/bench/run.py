@@ -40,8 +40,8 @@ class Plan:
     baseline_questions: int | None  # None: every dev question
 
 
-QUICK = Plan("quick", 2, 0, 30, 8, 40, 30, ((12_000, ("flat", "hnsw", "ivfsq", "ivfpq")),), 50, 12)
-# HNSW at a million vectors takes longer to build on two cores than this run allows, and would need ~1.7 GiB.
+QUICK = Plan("quick", 2, 0, 30, 8, 40, 30, ((12_000, ("flat", "hnsw", "hnswsq", "ivfsq", "ivfpq")),), 50, 12)
+# HNSW on floats is left out at a million vectors: about 1.7 GiB, over the 1 GB target; HNSW over SQ8 stands in.
 FULL = Plan(
     "full",
     5,
@@ -50,7 +50,7 @@ FULL = Plan(
     8,
     400,
     120,
-    ((100_000, ("flat", "hnsw", "ivfsq", "ivfpq")), (1_000_000, ("flat", "ivfsq", "ivfpq"))),
+    ((100_000, ("flat", "hnsw", "hnswsq", "ivfsq", "ivfpq")), (1_000_000, ("flat", "hnswsq", "ivfsq", "ivfpq"))),
     200,
     None,
 )
