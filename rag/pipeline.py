@@ -12,11 +12,11 @@ from tqdm import tqdm
 
 from rag.chunking import chunk_corpus, make_splitter
 from rag.compose import Composer
-from rag.corpus import CLEANING_VERSION, corpus_files, load_corpus, load_document
+from rag.corpus import CLEANING_VERSION, load_corpus
 from rag.data import Answer, Chunk, Document, Hit
 from rag.embedding import Embedder, load_embedder
 from rag.errors import IndexStaleError, InputError
-from rag.index import LanguageMeans, StoredIndex, load_index, make_faiss_index, save_index, sha256_file
+from rag.index import LanguageMeans, StoredIndex, load_index, make_faiss_index, save_index
 from rag.lexical import LexicalIndex
 from rag.offline import force_offline, install_tiktoken_encodings
 from rag.retrieval import Retrieval, Retriever, centre_passages
@@ -25,8 +25,8 @@ from rag.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def expected_manifest(settings: Settings, embedder: Embedder) -> dict[str, Any]:
-    """What a fresh index's manifest must say for these settings, this embedder and the corpus on disk."""
+def expected_manifest(settings: Settings, embedder: Embedder, docs: list[Document]) -> dict[str, Any]:
+    """What a fresh index's manifest must say for these settings, this embedder and these corpus files."""
     return {
         "embedder": embedder.id,
         "dimension": embedder.dim,
@@ -38,7 +38,7 @@ def expected_manifest(settings: Settings, embedder: Embedder) -> dict[str, Any]:
             "chunk_tokens": settings.chunk_tokens,
             "chunk_overlap": settings.chunk_overlap,
         },
-        "corpus": {p.name: sha256_file(p) for p in corpus_files(settings.corpus_dir)},
+        "corpus": {d.name: d.sha256 for d in docs},
     }
 
 
@@ -79,11 +79,12 @@ def language_means(embedder: Embedder, chunks: list[Chunk], vectors: np.ndarray,
     return LanguageMeans(passage=passage, query=query)
 
 
-def build_index(settings: Settings, embedder: Embedder, timings: dict[str, float] | None = None) -> StoredIndex:
-    """Build the index from the corpus folder and save it atomically; `timings` receives seconds per stage."""
+def build_index(
+    settings: Settings, embedder: Embedder, docs: list[Document], timings: dict[str, float] | None = None
+) -> StoredIndex:
+    """Build the index from the corpus documents and save it atomically; `timings` receives seconds per stage."""
     clock = {} if timings is None else timings
     t0 = time.perf_counter()
-    docs = list(load_corpus(settings.corpus_dir))
     splitter = make_splitter(
         settings.chunk_tokens, settings.chunk_overlap, settings.tiktoken_encoding, settings.cache_dir / "tiktoken"
     )
@@ -95,7 +96,7 @@ def build_index(settings: Settings, embedder: Embedder, timings: dict[str, float
     means = language_means(embedder, chunks, raw, settings)
     vectors = centre_passages(raw, [c.language for c in chunks], means) if settings.center_embeddings else raw
     index = make_faiss_index(vectors, settings.index_type, settings)
-    manifest = expected_manifest(settings, embedder)
+    manifest = expected_manifest(settings, embedder, docs)
     save_index(settings.index_dir, index, chunks, means, manifest | {"faiss_type": type(index).__name__})
     t3 = time.perf_counter()
     clock.update(load_and_chunk=t1 - t0, embed=t2 - t1, index_and_save=t3 - t2, chunks=float(len(chunks)))
@@ -125,7 +126,8 @@ class Pipeline:
         force_offline()
         install_tiktoken_encodings(settings.cache_dir / "tiktoken")
         embedder = embedder or load_embedder(settings)
-        expected = expected_manifest(settings, embedder)
+        docs = list(load_corpus(settings.corpus_dir))
+        expected = expected_manifest(settings, embedder, docs)
         stored = None
         if not rebuild:
             try:
@@ -133,9 +135,9 @@ class Pipeline:
             except IndexStaleError as exc:
                 log.warning("%s", exc)
         if stored is None:
-            stored = build_index(settings, embedder)
+            stored = build_index(settings, embedder, docs)
         lexical = LexicalIndex([c.clean for c in stored.chunks])
-        documents = {p.name: load_document(p) for p in corpus_files(settings.corpus_dir)}
+        documents = {d.name: d for d in docs}
         retriever = Retriever(stored, lexical, embedder, settings)
         composer = Composer(settings, lexical, documents)
         return cls(settings, embedder, stored, retriever, composer, documents)

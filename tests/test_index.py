@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from rag import Pipeline, Settings
+from rag.corpus import load_corpus
 from rag.errors import IndexCorruptError, IndexStaleError, InputError
 from rag.index import CHUNKS_FILE, MANIFEST_FILE, load_index, make_faiss_index, resolve_index_type
 from rag.pipeline import expected_manifest
@@ -40,13 +41,21 @@ def test_crash_during_save_keeps_the_old_index(
     assert (settings.index_dir / CHUNKS_FILE).read_bytes() == before
     assert not [p for p in settings.index_dir.parent.iterdir() if p.name.startswith(".index-")]
     monkeypatch.undo()
-    load_index(settings.index_dir, expected_manifest(settings, FakeEmbedder()), settings)
+    load_index(
+        settings.index_dir,
+        expected_manifest(settings, FakeEmbedder(), list(load_corpus(settings.corpus_dir))),
+        settings,
+    )
 
 
 def test_changed_corpus_is_stale_and_rebuilt(settings: Settings, fake_pipe: Pipeline, corpus: Path) -> None:
     (corpus / "new.txt").write_text("A new paper about the Digital Silk Road, published in 2024.", "utf-8")
     with pytest.raises(IndexStaleError, match="another corpus"):
-        load_index(settings.index_dir, expected_manifest(settings, FakeEmbedder()), settings)
+        load_index(
+            settings.index_dir,
+            expected_manifest(settings, FakeEmbedder(), list(load_corpus(settings.corpus_dir))),
+            settings,
+        )
     rebuilt = Pipeline.load(settings, embedder=FakeEmbedder())
     assert any(c.doc == "new.txt" for c in rebuilt.stored.chunks)
 
@@ -54,7 +63,9 @@ def test_changed_corpus_is_stale_and_rebuilt(settings: Settings, fake_pipe: Pipe
 def test_other_chunk_settings_are_stale(settings: Settings, fake_pipe: Pipeline) -> None:
     other = settings.model_copy(update={"chunk_tokens": 64})
     with pytest.raises(IndexStaleError, match="another chunking"):
-        load_index(settings.index_dir, expected_manifest(other, FakeEmbedder()), other)
+        load_index(
+            settings.index_dir, expected_manifest(other, FakeEmbedder(), list(load_corpus(other.corpus_dir))), other
+        )
 
 
 def test_corrupt_file_is_reported(settings: Settings, fake_pipe: Pipeline) -> None:
@@ -67,7 +78,11 @@ def test_corrupt_file_is_reported(settings: Settings, fake_pipe: Pipeline) -> No
 def test_unreadable_manifest_is_corrupt(settings: Settings, fake_pipe: Pipeline) -> None:
     (settings.index_dir / MANIFEST_FILE).write_text("{not json")
     with pytest.raises(IndexCorruptError, match="rebuild with `rag index --rebuild`"):
-        load_index(settings.index_dir, expected_manifest(settings, FakeEmbedder()), settings)
+        load_index(
+            settings.index_dir,
+            expected_manifest(settings, FakeEmbedder(), list(load_corpus(settings.corpus_dir))),
+            settings,
+        )
 
 
 def test_index_types() -> None:

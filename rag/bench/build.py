@@ -14,6 +14,7 @@ from rag.bench.common import peak_rss_mb
 
 
 def _worker(corpus: str, index_dir: str, embedder: str, out: Any) -> None:
+    from rag.corpus import load_corpus
     from rag.embedding import load_embedder
     from rag.offline import force_offline, install_tiktoken_encodings
     from rag.pipeline import build_index
@@ -27,7 +28,7 @@ def _worker(corpus: str, index_dir: str, embedder: str, out: Any) -> None:
     load_s = time.perf_counter() - t0
     stages: dict[str, float] = {}
     t1 = time.perf_counter()
-    build_index(settings, model, stages)
+    build_index(settings, model, list(load_corpus(settings.corpus_dir)), stages)
     total = time.perf_counter() - t1
     chunks = stages["chunks"]
     out.put(
