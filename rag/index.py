@@ -95,26 +95,23 @@ def make_faiss_index(vectors: np.ndarray, index_type: str, settings: Settings) -
         index = faiss.IndexHNSWSQ(dim, qtype, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)  # type: ignore[arg-type]
         index.hnsw.efConstruction = settings.hnsw_ef_construction
         index.train(vectors[:: max(1, n // SQ_TRAIN_POINTS)])
-    elif index_type == "ivfsq":
+    elif index_type in ("ivfsq", "ivfpq"):
         nlist = max(1, int(np.sqrt(n)))
-        need = nlist * MIN_POINTS_PER_CENTROID
+        # PQ also trains 2**PQ_BITS centroids per sub-quantizer.
+        need = (nlist if index_type == "ivfsq" else max(nlist, 1 << PQ_BITS)) * MIN_POINTS_PER_CENTROID
         if n < need:
-            raise InputError(f"index_type=ivfsq needs at least {need} vectors to train, got {n}; use flat or hnsw")
+            raise InputError(
+                f"index_type={index_type} needs at least {need} vectors to train, got {n}; use flat or hnsw"
+            )
         quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFScalarQuantizer(
-            quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
-        )
-        index.train(vectors[:: max(1, n // max(need, TRAIN_POINTS_PER_CENTROID * nlist))])
-    elif index_type == "ivfpq":
-        nlist = max(1, int(np.sqrt(n)))
-        need = max(nlist, 1 << PQ_BITS) * MIN_POINTS_PER_CENTROID
-        if n < need:
-            raise InputError(f"index_type=ivfpq needs at least {need} vectors to train, got {n}; use flat or hnsw")
-        quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFPQ(quantizer, dim, nlist, dim // PQ_DIMS_PER_CODE, PQ_BITS, faiss.METRIC_INNER_PRODUCT)
+        if index_type == "ivfsq":
+            qtype = faiss.ScalarQuantizer.QT_8bit
+            index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, qtype, faiss.METRIC_INNER_PRODUCT)
+        else:
+            codes = dim // PQ_DIMS_PER_CODE
+            index = faiss.IndexIVFPQ(quantizer, dim, nlist, codes, PQ_BITS, faiss.METRIC_INNER_PRODUCT)
         # k-means needs tens of points per centroid, not all of them: train on an even sample.
-        sample = max(need, TRAIN_POINTS_PER_CENTROID * nlist)
-        index.train(vectors[:: max(1, n // sample)])
+        index.train(vectors[:: max(1, n // max(need, TRAIN_POINTS_PER_CENTROID * nlist))])
     else:
         raise InputError(f"unknown index_type {index_type!r}; use auto, flat, hnsw, hnswsq, ivfsq or ivfpq")
     index.add(vectors)
