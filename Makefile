@@ -39,7 +39,7 @@ e2e: install
 
 eval: install
 	mkdir -p reports
-	$(BIN)/rag eval --dataset eval/datasets/dev.jsonl --baseline eval/baseline.json \
+	$(BIN)/rag eval --baseline eval/baseline.json \
 		--out reports/eval.json --html reports/eval.html
 
 lint: install

@@ -70,6 +70,9 @@ class AskResponse(BaseModel):
     answer: str
     abstained: bool
     language: Literal["en", "zh"]
+    confidence: float = Field(description="Probability (0-1) that the cited evidence answers the question.")
+    reason: str = Field(description="For an abstention, what the documents lack, in the question's language.")
+    composer: Literal["extractive", "llm"]
     citations: list[CitationOut]
     passages: list[Span]
     timings_ms: dict[str, float]
@@ -178,6 +181,9 @@ def ask_body(answer: Answer, timings: dict[str, float]) -> dict[str, Any]:
         "answer": answer.text,
         "abstained": answer.abstained,
         "language": answer.language,
+        "confidence": answer.confidence,
+        "reason": answer.reason,
+        "composer": answer.composer,
         "citations": [_span(c) | {"n": c.n} for c in answer.citations],
         "passages": [_span(h) for h in answer.passages],
         "timings_ms": timings,

@@ -1,19 +1,26 @@
-"""Split cleaned documents into overlapping chunks measured in tiktoken tokens, with exact offsets.
+"""Split cleaned documents into retrievable units with exact offsets: chunks and sentences.
 
-langchain's recursive splitter does the splitting; separators go from paragraphs to English and
-Chinese sentence ends to clauses, so a chunk ends on a sentence in either language when it can.
+Chunks overlap and are measured in tiktoken tokens; langchain's recursive splitter cuts them, with
+separators going from paragraphs to English and Chinese sentence ends to clauses, so a chunk ends on a
+sentence in either language when it can. Sentences come from `rag.text`'s splitter, once per document
+(not per chunk, which overlap), and are what answers quote and what the answer step scores.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from rag.data import Chunk, Document
+from rag.data import Chunk, Document, Sentence
 from rag.offline import get_encoding
+from rag.text import content_length, display, sentence_spans
+
+# Bumped whenever sentence splitting changes, so existing indexes are rebuilt.
+SENTENCE_VERSION = 1
 
 # Zero-width lookbehinds keep each sentence end with the sentence it closes.
 SEPARATORS = [
@@ -48,11 +55,27 @@ def make_splitter(
     )
 
 
+def _within_budget(piece: str, splitter: RecursiveCharacterTextSplitter) -> list[str]:
+    """The piece, or its halves (cut at a space near the middle) until each fits the splitter's token budget.
+
+    The splitter adds up the token counts of the parts it merges, and BPE counts do not add up exactly: a merged
+    piece can come out a token or two over the budget.
+    """
+    length, budget = splitter._length_function, splitter._chunk_size
+    if length(piece) <= budget or len(piece) < 2:
+        return [piece]
+    middle = len(piece) // 2
+    space = piece.rfind(" ", 0, middle)
+    cut = space if space > 0 else middle
+    return _within_budget(piece[:cut], splitter) + _within_budget(piece[cut:].lstrip(), splitter)
+
+
 def chunk_document(doc: Document, splitter: RecursiveCharacterTextSplitter, first_id: int = 0) -> list[Chunk]:
     """Chunks of one document; each chunk's `text` equals `doc.text[start:end]` exactly."""
     chunks: list[Chunk] = []
     cursor = 0
-    for piece in splitter.split_text(doc.clean):
+    pieces = [p for whole in splitter.split_text(doc.clean) for p in _within_budget(whole, splitter)]
+    for piece in pieces:
         at = doc.clean.find(piece, cursor)
         if at < 0:
             raise AssertionError(f"splitter returned text not found in {doc.name}")
@@ -79,4 +102,43 @@ def chunk_corpus(docs: Iterable[Document], splitter: RecursiveCharacterTextSplit
     out: list[Chunk] = []
     for doc in docs:
         out.extend(chunk_document(doc, splitter, first_id=len(out)))
+    return out
+
+
+def document_sentences(doc: Document, max_chars: int, min_chars: int, first_id: int = 0) -> list[Sentence]:
+    """Sentences of one document long enough to stand alone; `doc.text[start:end]` is each one on disk."""
+    out: list[Sentence] = []
+    for s, e in sentence_spans(doc.clean, max_chars):
+        piece = doc.clean[s:e]
+        if content_length(piece) < min_chars:
+            continue
+        start, end = doc.span(s, e)
+        out.append(Sentence(first_id + len(out), doc.name, start, end, display(piece), doc.language))
+    return out
+
+
+def corpus_sentences(docs: Iterable[Document], max_chars: int, min_chars: int) -> list[Sentence]:
+    """Sentences of every document, with ids numbered across the corpus."""
+    out: list[Sentence] = []
+    for doc in docs:
+        out.extend(document_sentences(doc, max_chars, min_chars, first_id=len(out)))
+    return out
+
+
+def sentences_of_chunks(chunks: list[Chunk], sentences: list[Sentence]) -> list[list[int]]:
+    """For each chunk, the ids of the sentences that overlap it, in document order."""
+    by_doc: dict[str, list[Sentence]] = {}
+    for sent in sentences:
+        by_doc.setdefault(sent.doc, []).append(sent)
+    ends = {doc: [s.end for s in group] for doc, group in by_doc.items()}
+    out = []
+    for c in chunks:
+        group = by_doc.get(c.doc, [])
+        first = bisect.bisect_right(ends.get(c.doc, []), c.start)
+        ids = []
+        for sent in group[first:]:
+            if sent.start >= c.end:
+                break
+            ids.append(sent.id)
+        out.append(ids)
     return out

@@ -25,6 +25,18 @@ EXIT_REGRESSION = 1
 Corpus = Annotated[Path | None, typer.Option("--corpus", help="Folder of .txt/.md files (default: seeds/).")]
 TopK = Annotated[int | None, typer.Option("--top-k", "-k", help="Passages to return (default: 10).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+DEFAULT_DATASETS = [Path("eval/datasets/seeds.jsonl"), Path("eval/datasets/debian.jsonl")]
+Datasets = Annotated[
+    list[Path] | None,
+    typer.Option("--dataset", help="JSONL dataset; repeat for several (default: seeds and debian)."),
+]
+
+
+def _examples(datasets: list[Path] | None, corpus_dir: Path) -> tuple[list[Path], list[Any]]:
+    from rag.eval import load_dataset
+
+    paths = datasets or DEFAULT_DATASETS
+    return paths, [ex for path in paths for ex in load_dataset(path, corpus_dir)]
 
 
 def _settings(corpus: Path | None = None, **extra: Any) -> Settings:
@@ -56,6 +68,9 @@ def ask(question: str, corpus: Corpus = None, top_k: TopK = None, as_json: AsJso
         typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return
     typer.echo(answer.text)
+    if answer.reason:
+        typer.echo(answer.reason)
+    typer.echo(f"(confidence {answer.confidence:.2f})")
     label = "Related passages" if answer.abstained else "Sources"
     items = answer.passages[:3] if answer.abstained else answer.citations
     if items:
@@ -115,7 +130,7 @@ def serve(
 def bench(
     quick: Annotated[bool, typer.Option(help="A small run (under 2 minutes) that checks the benchmark code.")] = False,
     out: Annotated[Path, typer.Option(help="Where results go.")] = Path("bench/results"),
-    dataset: Annotated[Path, typer.Option(help="Questions to cycle.")] = Path("eval/datasets/dev.jsonl"),
+    dataset: Annotated[Path, typer.Option(help="Questions to cycle.")] = Path("eval/datasets/seeds.jsonl"),
 ) -> None:
     """Benchmark build, latency, HTTP throughput, index types at scale, and the LangChain recipe."""
     import tempfile
@@ -130,7 +145,7 @@ def bench(
 @eval_app.callback()
 def evaluate_cmd(
     ctx: typer.Context,
-    dataset: Annotated[Path, typer.Option(help="JSONL dataset.")] = Path("eval/datasets/dev.jsonl"),
+    dataset: Datasets = None,
     baseline: Annotated[Path | None, typer.Option(help="Baseline to gate against.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the full report as JSON.")] = None,
     html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report.")] = None,
@@ -141,13 +156,13 @@ def evaluate_cmd(
     """Run the dataset, print metrics, and exit 1 when a gated metric regressed against the baseline."""
     if ctx.invoked_subcommand is not None:
         return
-    from rag.eval import evaluate, load_dataset
     from rag.eval.gate import check, make_baseline, read_baseline
+    from rag.eval.metrics import evaluate_suite
     from rag.eval.report import render_html, table
 
     settings = _settings(corpus, top_k=top_k)
-    examples = load_dataset(dataset, settings.corpus_dir)
-    report = evaluate(_pipeline(settings), examples, dataset=str(dataset))
+    paths, examples = _examples(dataset, settings.corpus_dir)
+    report = evaluate_suite(settings, examples, dataset=" + ".join(map(str, paths)))
     typer.echo(table(report))
     gate = None
     if baseline is not None and not update_baseline:
@@ -169,6 +184,22 @@ def evaluate_cmd(
             qs = ", ".join(gate.regressed_questions.get(metric, [])) or "-"
             typer.echo(f"  {message}; regressed questions: {qs}", err=True)
         raise typer.Exit(EXIT_REGRESSION)
+
+
+@eval_app.command("calibrate")
+def calibrate_cmd(
+    dataset: Datasets = None,
+    out: Annotated[Path, typer.Option(help="Model file to write.")] = Path("rag/answer/answerability.json"),
+    corpus: Corpus = None,
+) -> None:
+    """Fit the answerability model on the tune split (cross-validated) and write its coefficients as JSON."""
+    from rag.eval.calibrate import calibrate
+
+    settings = _settings(corpus)
+    paths, examples = _examples(dataset, settings.corpus_dir)
+    model = calibrate(settings, examples, out, [str(p) for p in paths])
+    typer.echo(json.dumps(model, indent=1, ensure_ascii=False))
+    typer.echo(f"answerability model written to {out}")
 
 
 @eval_app.command("validate")

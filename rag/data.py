@@ -44,6 +44,22 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class Sentence:
+    """A sentence of a document: `document.text[start:end]` on disk; `text` as a reader sees it, on one line."""
+
+    id: int
+    doc: str
+    start: int
+    end: int
+    text: str
+    language: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Hit:
     """A retrieved span of a corpus file, with its fused retrieval score."""
 
@@ -86,6 +102,11 @@ class Answer:
     language: str
     citations: list[Citation] = field(default_factory=list)
     passages: list[Hit] = field(default_factory=list)
+    # Probability (0-1) that the evidence answers the question, from the calibrated answerability model.
+    confidence: float = 0.0
+    # For an abstention: what was missing, in the question's language. Empty for an answer.
+    reason: str = ""
+    composer: str = "extractive"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -94,6 +115,9 @@ class Answer:
             "text": self.text,
             "abstained": self.abstained,
             "language": self.language,
+            "confidence": self.confidence,
+            "reason": self.reason,
+            "composer": self.composer,
             "citations": [c.to_dict() for c in self.citations],
             "passages": [p.to_dict() for p in self.passages],
         }

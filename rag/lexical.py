@@ -10,11 +10,15 @@ from functools import cache
 import bm25s
 import numpy as np
 
+from rag.text import CJK_RANGES, CJK_RUN
+
 log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
-WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*|[\u3400-\u4dbf\u4e00-\u9fff]+")
-CJK_RUN = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff]+$")
+WORD = re.compile(f"[a-z0-9]+(?:[-'][a-z0-9]+)*|[{CJK_RANGES}]+")
+# Command-line options, file paths and configuration keys are tokens of their own (besides their words), so
+# that a question about `-k`, `--delete`, `/etc/hosts` or `AccuracySec=` finds the text that names them.
+TECHNICAL = re.compile(r"(?<![\w-])--?[a-z][a-z0-9-]*|(?<![a-z0-9/])(?:/[a-z0-9._-]+)+/?|\b[a-z][a-z0-9_.]*=(?!=)")
 EN_STOP = frozenset(
     """
     a an the and or but if of to in on at by for with from as into about over under between through during
@@ -67,9 +71,10 @@ def jieba_tokenizer() -> object:
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-cased content words: stemmed English words and jieba words, stop words removed."""
-    out: list[str] = []
-    for run in WORD.findall(text.lower()):
+    """Lower-cased content words: technical tokens, stemmed English words and jieba words, stop words removed."""
+    low = text.lower()
+    out: list[str] = TECHNICAL.findall(low)
+    for run in WORD.findall(low):
         if CJK_RUN.match(run):
             words = jieba_tokenizer().lcut_for_search(run)  # type: ignore[attr-defined]
             out.extend(w for w in words if w not in ZH_STOP and not (len(w) == 1 and w in ZH_STOP))

@@ -10,16 +10,18 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from rag.chunking import chunk_corpus, make_splitter
-from rag.compose import Composer
+from rag.answer import Composer
+from rag.answer.assess import Assessor
+from rag.answer.extractive import ExtractiveComposer
+from rag.chunking import SENTENCE_VERSION, chunk_corpus, corpus_sentences, make_splitter
 from rag.corpus import CLEANING_VERSION, load_corpus
-from rag.data import Answer, Chunk, Document, Hit
+from rag.data import Answer, Chunk, Document, Hit, Sentence
 from rag.embedding import Embedder, load_embedder
 from rag.errors import IndexStaleError, InputError
 from rag.index import LanguageMeans, StoredIndex, load_index, make_faiss_index, save_index
 from rag.lexical import LexicalIndex
 from rag.offline import force_offline, install_tiktoken_encodings
-from rag.retrieval import Retrieval, Retriever, centre_passages
+from rag.retrieval import Retrieval, Retriever, centre
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,36 +39,58 @@ def expected_manifest(settings: Settings, embedder: Embedder, docs: list[Documen
             "encoding": settings.tiktoken_encoding,
             "chunk_tokens": settings.chunk_tokens,
             "chunk_overlap": settings.chunk_overlap,
+            "sentences": SENTENCE_VERSION,
+            "sentence_max_chars": settings.sentence_max_chars,
+            "min_sentence_chars": settings.min_sentence_chars,
         },
         "corpus": {d.name: d.sha256 for d in docs},
     }
 
 
 def embed_passages(embedder: Embedder, texts: list[str], batch_size: int, desc: str) -> np.ndarray:
-    """Embed in batches behind a progress bar."""
+    """Embed in batches behind a progress bar; rows come back in the order of `texts`.
+
+    Batches hold texts of similar length, so that little of each batch is padding.
+    """
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-    with tqdm(total=len(texts), desc=desc, unit="chunk", disable=None) as bar:
-        for i in range(0, len(texts), batch_size):
-            batch = texts[i : i + batch_size]
-            out[i : i + len(batch)] = embedder.encode_passages(batch)
-            bar.update(len(batch))
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    with tqdm(total=len(texts), desc=desc, unit="text", disable=None) as bar:
+        for i in range(0, len(order), batch_size):
+            rows = order[i : i + batch_size]
+            out[rows] = embedder.encode_passages([texts[r] for r in rows])
+            bar.update(len(rows))
     return out
 
 
-def language_means(embedder: Embedder, chunks: list[Chunk], vectors: np.ndarray, settings: Settings) -> LanguageMeans:
-    """Per-language passage means over all chunks, query-mode means over an even sample of them.
+def mean_by_language(vectors: np.ndarray, langs: list[str], min_rows: int) -> dict[str, list[float]]:
+    """Mean vector per language with at least `min_rows` rows, and the all-language mean under '*'."""
+    out: dict[str, list[float]] = {"*": vectors.mean(axis=0).tolist()} if len(vectors) else {}
+    for lang in sorted(set(langs)):
+        rows = [i for i, x in enumerate(langs) if x == lang]
+        if len(rows) >= min_rows:
+            out[lang] = vectors[rows].mean(axis=0).tolist()
+    return out
+
+
+def language_means(
+    embedder: Embedder,
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    sentences: list[Sentence],
+    sentence_vectors: np.ndarray,
+    settings: Settings,
+) -> LanguageMeans:
+    """Per-language passage means over all chunks and all sentences, query-mode means over a sample of chunks.
 
     A language with too few chunks for a stable mean falls back to the all-language mean ('*').
     """
-    langs = sorted({c.language for c in chunks})
-    passage: dict[str, list[float]] = {"*": vectors.mean(axis=0).tolist()}
+    langs = [c.language for c in chunks]
+    passage = mean_by_language(vectors, langs, settings.min_language_chunks)
+    sentence = mean_by_language(sentence_vectors, [s.language for s in sentences], settings.min_language_chunks)
     query: dict[str, list[float]] = {}
     samples: dict[str, list[str]] = {}
-    for lang in langs:
-        rows = [i for i, c in enumerate(chunks) if c.language == lang]
-        if len(rows) < settings.min_language_chunks:
-            continue
-        passage[lang] = vectors[rows].mean(axis=0).tolist()
+    for lang in sorted(passage.keys() - {"*"}):
+        rows = [i for i, x in enumerate(langs) if x == lang]
         step = max(1, len(rows) // settings.centering_sample)
         samples[lang] = [chunks[i].clean for i in rows[::step][: settings.centering_sample]]
     all_q = []
@@ -76,7 +100,7 @@ def language_means(embedder: Embedder, chunks: list[Chunk], vectors: np.ndarray,
         all_q.append(qv)
     if all_q:
         query["*"] = np.concatenate(all_q).mean(axis=0).tolist()
-    return LanguageMeans(passage=passage, query=query)
+    return LanguageMeans(passage=passage, query=query, sentence=sentence)
 
 
 def build_index(
@@ -89,17 +113,34 @@ def build_index(
         settings.chunk_tokens, settings.chunk_overlap, settings.tiktoken_encoding, settings.cache_dir / "tiktoken"
     )
     chunks = chunk_corpus(docs, splitter)
-    log.info("chunked %d documents into %d chunks", len(docs), len(chunks))
+    sentences = corpus_sentences(docs, settings.sentence_max_chars, settings.min_sentence_chars)
+    log.info("split %d documents into %d chunks and %d sentences", len(docs), len(chunks), len(sentences))
     t1 = time.perf_counter()
     raw = embed_passages(embedder, [c.clean for c in chunks], settings.embed_batch_size, "embedding chunks")
     t2 = time.perf_counter()
-    means = language_means(embedder, chunks, raw, settings)
-    vectors = centre_passages(raw, [c.language for c in chunks], means) if settings.center_embeddings else raw
-    index = make_faiss_index(vectors, settings.index_type, settings)
-    manifest = expected_manifest(settings, embedder, docs)
-    save_index(settings.index_dir, index, chunks, means, manifest | {"faiss_type": type(index).__name__})
+    raw_sentences = embed_passages(
+        embedder, [s.text for s in sentences], settings.embed_batch_size, "embedding sentences"
+    )
     t3 = time.perf_counter()
-    clock.update(load_and_chunk=t1 - t0, embed=t2 - t1, index_and_save=t3 - t2, chunks=float(len(chunks)))
+    means = language_means(embedder, chunks, raw, sentences, raw_sentences, settings)
+    vectors, sentence_vectors = raw, raw_sentences
+    if settings.center_embeddings:
+        vectors = centre(raw, [c.language for c in chunks], means.passage)
+        sentence_vectors = centre(raw_sentences, [s.language for s in sentences], means.sentence)
+    index = make_faiss_index(vectors, settings.index_type, settings)
+    sentence_index = make_faiss_index(sentence_vectors, settings.index_type, settings)
+    manifest = expected_manifest(settings, embedder, docs)
+    manifest |= {"faiss_type": type(index).__name__}
+    save_index(settings.index_dir, StoredIndex(index, chunks, means, manifest, sentence_index, sentences))
+    t4 = time.perf_counter()
+    clock.update(
+        load_and_chunk=t1 - t0,
+        embed=t2 - t1,
+        embed_sentences=t3 - t2,
+        index_and_save=t4 - t3,
+        chunks=float(len(chunks)),
+        sentences=float(len(sentences)),
+    )
     return load_index(settings.index_dir, manifest, settings)
 
 
@@ -111,6 +152,7 @@ class Pipeline:
     embedder: Embedder
     stored: StoredIndex
     retriever: Retriever
+    assessor: Assessor
     composer: Composer
     documents: dict[str, Document]
 
@@ -139,8 +181,9 @@ class Pipeline:
         lexical = LexicalIndex([c.clean for c in stored.chunks])
         documents = {d.name: d for d in docs}
         retriever = Retriever(stored, lexical, embedder, settings)
-        composer = Composer(settings, lexical, documents)
-        return cls(settings, embedder, stored, retriever, composer, documents)
+        assessor = Assessor(settings, retriever, lexical, documents)
+        composer = ExtractiveComposer(assessor, documents)
+        return cls(settings, embedder, stored, retriever, assessor, composer, documents)
 
     def _check(self, text: str, what: str) -> str:
         if not isinstance(text, str) or not text.strip():

@@ -1,9 +1,10 @@
-"""Hybrid bilingual retrieval: language-centred dense search, BM25, and dictionary-translated BM25, fused by RRF.
+"""Hybrid bilingual retrieval: centred dense search over chunks and sentences, BM25 and translated BM25, RRF.
 
 The multilingual embedder ranks passages in the query's own language first. Subtracting each language's
 mean vector (passages: their language's passage-mode mean; queries: their language's query-mode mean)
 removes most of that pull; dictionary translation lets BM25 and the embedder see the question's words in
-the other language too.
+the other language too. Sentence-level search lifts a chunk whose one answering sentence is drowned out by
+the rest of the chunk.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.corpus import detect_language
+from rag.chunking import sentences_of_chunks
 from rag.data import Hit
 from rag.embedding import Embedder
-from rag.index import LanguageMeans, StoredIndex
+from rag.index import StoredIndex
 from rag.lexical import LexicalIndex, tokenize
-from rag.question import asked_type
 from rag.settings import Settings
+from rag.text import ANSWER_TYPES, asked_type, detect_language
 from rag.translate import Translation, get_dictionary, translate
 
 OTHER = {"en": "zh", "zh": "en"}
@@ -38,11 +39,12 @@ def language_mean(means: dict[str, list[float]], lang: str, dim: int) -> np.ndar
     return np.asarray(vec, dtype=np.float32) if vec else np.zeros(dim, dtype=np.float32)
 
 
-def centre_passages(vectors: np.ndarray, langs: list[str], means: LanguageMeans) -> np.ndarray:
-    """Passage vectors minus their language's passage mean, renormalized."""
+def centre(vectors: np.ndarray, langs: list[str], means: dict[str, list[float]]) -> np.ndarray:
+    """Vectors minus their language's mean (from `means`), renormalized."""
+    if not langs:
+        return vectors
     dim = vectors.shape[1]
-    mean_rows = np.stack([language_mean(means.passage, lang, dim) for lang in langs]) if langs else vectors
-    return unit(vectors - mean_rows)
+    return unit(vectors - np.stack([language_mean(means, lang, dim) for lang in langs]))
 
 
 def rrf(rankings: list[list[int]], k: int, weights: list[float] | None = None) -> dict[int, float]:
@@ -64,6 +66,10 @@ class Retrieval:
     hits: list[Hit]
     translation: Translation
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # What the answer step reads, whatever `top_k` the caller asked for: the best `compose_passages` hits, and
+    # the centred query vectors (row 0 the question, row 1 its translation when there is one).
+    pool: list[Hit] = field(default_factory=list)
+    query_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
 
 
 class Retriever:
@@ -75,13 +81,24 @@ class Retriever:
         self.embedder = embedder
         self.settings = settings
         self.dictionary = get_dictionary(settings.cache_dir)
+        self.chunk_sentences = sentences_of_chunks(stored.chunks, stored.sentences)
+        self.sentence_chunks: list[list[int]] = [[] for _ in stored.sentences]
+        for chunk_id, ids in enumerate(self.chunk_sentences):
+            for i in ids:
+                self.sentence_chunks[i].append(chunk_id)
 
     def _query_vectors(self, texts: list[str], langs: list[str]) -> np.ndarray:
         vecs = self.embedder.encode_queries(texts)
-        if not self.settings.center_embeddings:
-            return vecs
-        dim = vecs.shape[1]
-        return unit(vecs - np.stack([language_mean(self.stored.means.query, lg, dim) for lg in langs]))
+        return centre(vecs, langs, self.stored.means.query) if self.settings.center_embeddings else vecs
+
+    def _sentence_rankings(self, qv: np.ndarray, n: int) -> list[list[int]]:
+        """Per query vector, chunk ids in the order their best sentence ranks."""
+        _, ids = self.stored.sentence_vectors.search(qv, n)
+        out = []
+        for row in ids:
+            ranking = (c for i in row if i >= 0 for c in self.sentence_chunks[int(i)])
+            out.append(list(dict.fromkeys(ranking)))
+        return out
 
     def retrieve(self, query: str, top_k: int) -> Retrieval:
         """The top_k fused hits for `query`, best first."""
@@ -103,22 +120,27 @@ class Retriever:
         n = min(s.candidates, self.stored.vectors.ntotal)
         _, ids = self.stored.vectors.search(qv, n)
         rankings = [[int(i) for i in row if i >= 0] for row in ids]
+        weights = [1.0] * len(rankings)
+        if s.sentence_weight > 0 and self.stored.sentences:
+            sentence_rankings = self._sentence_rankings(qv, min(s.candidates, len(self.stored.sentences)))
+            rankings += sentence_rankings
+            weights += [s.sentence_weight] * len(sentence_rankings)
         t3 = time.perf_counter()
         rankings.append(self.lexical.top(tokenize(query), n))
         if translation.words:
             rankings.append(self.lexical.top(tokenize(translation.text), n))
+        weights += [1.0] * (len(rankings) - len(weights))
         t4 = time.perf_counter()
-        need = asked_type(query) if s.answer_type_weight > 0 else None
+        asked = asked_type(query) if s.answer_type_weight > 0 else None
+        need = ANSWER_TYPES[asked] if asked else None
         if need is not None:
             # Answer-type prior: the fused candidates that hold a fact of the asked kind, as one more ranking.
             pre = rrf(rankings, s.rrf_k)
             order = sorted(pre, key=lambda i: (-pre[i], i))
             rankings.append([i for i in order if need.search(self.stored.chunks[i].clean)])
-        weights = [1.0] * len(rankings)
-        if need is not None:
-            weights[-1] = s.answer_type_weight
+            weights.append(s.answer_type_weight)
         fused = rrf(rankings, s.rrf_k, weights)
-        best = sorted(fused, key=lambda i: (-fused[i], i))[:top_k]
+        best = sorted(fused, key=lambda i: (-fused[i], i))[: max(top_k, s.compose_passages)]
         hits = []
         for i in best:
             c = self.stored.chunks[i]
@@ -131,4 +153,4 @@ class Retriever:
             "bm25": (t4 - t3) * 1e3,
             "fusion": (t5 - t4) * 1e3,
         }
-        return Retrieval(query, lang, hits, translation, timings)
+        return Retrieval(query, lang, hits[:top_k], translation, timings, hits[: s.compose_passages], qv)

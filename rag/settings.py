@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     tiktoken_encoding: Literal["cl100k_base", "o200k_base"] = "cl100k_base"
     chunk_tokens: int = Field(default=160, ge=16)
     chunk_overlap: int = Field(default=32, ge=0)
+    # Sentences (what answers quote): longer ones are cut at clause marks; shorter ones (in letters, a Chinese
+    # character counting two) are not stored.
+    sentence_max_chars: int = Field(default=400, ge=40)
+    min_sentence_chars: int = Field(default=25, ge=1)
 
     # FAISS index: "auto" (exact up to auto_flat_max vectors, HNSW over 8-bit scalar-quantized vectors beyond;
     # the numbers behind it are in bench/results/), "flat", "hnsw", "hnswsq", "ivfsq", or "ivfpq".
@@ -60,14 +64,24 @@ class Settings(BaseSettings):
     # RRF weight of an extra ranking that favours passages holding the kind of fact asked (a year for
     # "when"). Off by default: on the dev set it lets more near misses through (abstention 0.79 → 0.71).
     answer_type_weight: float = Field(default=0.0, ge=0.0)
+    # RRF weight of the rankings from sentence-level dense search (0 turns it off).
+    sentence_weight: float = Field(default=1.0, ge=0.0)
 
-    # Composition and abstention.
+    # Composition: candidate sentences come from the best `compose_passages` passages, whatever top_k a caller
+    # asks for. Selection scores each by semantic + answer_lexical_weight × lexical similarity, minus
+    # answer_rank_penalty per passage rank; it keeps up to answer_sentences that add a concept or score within
+    # answer_keep_margin of the best. The weights were chosen on the tune split (`python eval/tune.py`).
+    compose_passages: int = Field(default=10, ge=1, le=50)
     answer_sentences: int = Field(default=3, ge=1)
     answer_max_chars: int = Field(default=700, ge=50)
-    compose_passages: int = Field(default=10, ge=1)
-    min_sentence_chars: int = Field(default=25, ge=1)
-    min_coverage: float = Field(default=0.44, ge=0.0, le=1.0)
-    relative_keep: float = Field(default=0.85, ge=0.0, le=1.0)
+    answer_lexical_weight: float = Field(default=1.0, ge=0.0)
+    answer_rank_penalty: float = Field(default=0.01, ge=0.0)
+    answer_keep_margin: float = Field(default=0.05, ge=0.0)
+    # The calibrated answerability model (JSON); None means the one bundled with the package. Its threshold
+    # decides the most tune questions right; a higher answer_threshold refuses more near misses and more
+    # answerable questions (the model file records the rates at the stricter, class-balanced threshold).
+    answerability_model: Path | None = None
+    answer_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
 
     # Evaluation: embedding similarity from which a paraphrased claim counts as backed by its citations.
     faithfulness_threshold: float = Field(default=0.88, ge=0.0, le=1.0)

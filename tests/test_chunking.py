@@ -5,7 +5,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.chunking import chunk_document, make_splitter
+from rag.chunking import chunk_document, document_sentences, make_splitter, sentences_of_chunks
 from rag.corpus import clean_text
 from rag.data import Document
 from rag.offline import get_encoding
@@ -42,3 +42,32 @@ def test_chinese_chunks_end_on_sentence_marks(shared_cache: Path) -> None:
 def test_ids_are_numbered_from_first_id(shared_cache: Path) -> None:
     chunks = chunk_document(_doc("One. Two. Three."), make_splitter(16, 0, "cl100k_base", shared_cache / "tiktoken"), 7)
     assert [c.id for c in chunks] == list(range(7, 7 + len(chunks)))
+
+
+def test_sentences_are_exact_spans_shown_on_one_line() -> None:
+    text = (
+        "Title\n\nThe resolver is a set of routines in the C library that provide access\nto DNS. Short.\n"
+        "中国在2001年加入了世界贸易组织。"
+    )
+    doc = _doc(text)
+    sentences = document_sentences(doc, max_chars=400, min_chars=10, first_id=3)
+    assert [s.id for s in sentences] == [3, 4]  # "Title" and "Short." are too short to stand alone
+    assert sentences[0].text == "The resolver is a set of routines in the C library that provide access to DNS."
+    assert sentences[1].text == "中国在2001年加入了世界贸易组织。"
+    for s in sentences:
+        assert doc.text[s.start : s.end].split() == doc.text[s.start : s.end].split()
+        assert doc.text[s.start : s.end].replace("\n", " ") == s.text or s.text in doc.text[s.start : s.end]
+
+
+def test_chunks_know_their_sentences(shared_cache: Path) -> None:
+    text = " ".join(f"Sentence number {i} talks about cooperation." for i in range(30))
+    doc = _doc(text)
+    chunks = chunk_document(doc, make_splitter(24, 6, "cl100k_base", shared_cache / "tiktoken"))
+    sentences = document_sentences(doc, 400, 10)
+    owned = sentences_of_chunks(chunks, sentences)
+    assert len(owned) == len(chunks)
+    for chunk, ids in zip(chunks, owned, strict=True):
+        assert ids
+        for i in ids:
+            assert sentences[i].start < chunk.end and chunk.start < sentences[i].end
+    assert {i for ids in owned for i in ids} == {s.id for s in sentences}

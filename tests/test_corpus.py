@@ -59,3 +59,23 @@ def test_document_keeps_original_text(corpus: Path) -> None:
     assert doc.text == (corpus / "zh.md").read_text("utf-8")
     assert doc.language == "zh"
     assert len(doc.sha256) == 64
+
+
+def test_hard_wrapped_lines_are_joined_with_exact_offsets() -> None:
+    text = (
+        "DESCRIPTION\n"
+        "       The resolver is a set of routines in the C library that provide access to\n"
+        "       the Internet Domain Name System (DNS).  Up to MAXNS (currently 3, see <resolv.h>)\n"
+        "       name servers may be listed.\n"
+        "\n"
+        "       -k, --keep-going\n"
+        "              Continue as much as possible after an error.\n"
+        "   1. a first list item that is long enough to look like a wrapped line\n"
+        "   2. second\n"
+    )
+    clean, origin = clean_text(text)
+    assert "access to the Internet" in clean and "<resolv.h>) name servers" in clean
+    assert "-k, --keep-going Continue as much" in clean
+    assert "line\n   2. second" in clean and "DESCRIPTION\n" in clean
+    for i, ch in enumerate(clean):
+        assert ch == text[origin[i]] or (ch == " " and text[origin[i]].isspace())

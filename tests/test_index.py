@@ -19,11 +19,14 @@ from .conftest import FakeEmbedder
 def test_round_trip(settings: Settings, fake_pipe: Pipeline) -> None:
     again = Pipeline.load(settings, embedder=FakeEmbedder())
     assert again.stored.chunks == fake_pipe.stored.chunks
+    assert again.stored.sentences == fake_pipe.stored.sentences
+    assert again.stored.sentence_vectors.ntotal == len(again.stored.sentences) > 0
     manifest = json.loads((settings.index_dir / MANIFEST_FILE).read_text())
     assert manifest["embedder"] == "fake-hash-64"
     assert manifest["vector_count"] == len(fake_pipe.stored.chunks)
     assert set(manifest["corpus"]) == {"en.txt", "zh.md"}
-    assert set(manifest["files"]) == {"vectors.faiss", "chunks.json", "means.json"}
+    assert set(manifest["files"]) == {"vectors.faiss", "chunks.json", "sentences.faiss", "sentences.json", "means.json"}
+    assert manifest["sentence_count"] == len(fake_pipe.stored.sentences)
     assert "faiss-cpu" in manifest["packages"]
 
 

@@ -16,3 +16,12 @@ def test_bm25_ranks_matching_chunk_first() -> None:
     assert lex.top(tokenize("unrelated words"), 3) == []
     assert lex.known("Silk Road") and not lex.known("Silk Moon")
     assert lex.idf("moon") > lex.idf("silk")
+
+
+def test_options_paths_and_keys_are_tokens() -> None:
+    tokens = tokenize("Run rsync --delete -k on /etc/hosts with AccuracySec=1s; small-scale and/or")
+    assert {"--delete", "-k", "/etc/hosts", "accuracysec="} <= set(tokens)
+    assert "-scale" not in tokens and "/or" not in tokens
+    lex = LexicalIndex(["rsync --delete removes extra files", "rsync copies files", "the -k flag keeps going"])
+    assert lex.top(tokenize("What does --delete do?"), 1) == [0]
+    assert lex.top(tokenize("-k"), 3) == [2]

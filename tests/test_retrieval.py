@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from rag import Pipeline
-from rag.index import LanguageMeans
-from rag.retrieval import centre_passages, rrf, unit
+from rag.retrieval import centre, rrf, unit
 
 
 def test_rrf_sums_reciprocal_ranks() -> None:
@@ -20,8 +19,8 @@ def test_centring_removes_the_language_direction() -> None:
     en = unit(np.array([[1.0, 0.2, 0.0], [1.0, -0.2, 0.0]], dtype=np.float32))
     zh = unit(np.array([[0.2, 1.0, 0.1], [-0.2, 1.0, -0.1]], dtype=np.float32))
     vecs = np.concatenate([en, zh])
-    means = LanguageMeans(passage={"en": en.mean(0).tolist(), "zh": zh.mean(0).tolist()}, query={})
-    centred = centre_passages(vecs, ["en", "en", "zh", "zh"], means)
+    means = {"en": en.mean(0).tolist(), "zh": zh.mean(0).tolist()}
+    centred = centre(vecs, ["en", "en", "zh", "zh"], means)
     assert np.allclose(np.linalg.norm(centred, axis=1), 1.0)
     assert abs(float(centred[:2].mean(0) @ centred[2:].mean(0))) < 0.5
 
@@ -32,6 +31,25 @@ def test_search_returns_exact_spans(fake_pipe: Pipeline) -> None:
     for h in hits:
         assert fake_pipe.documents[h.doc].text[h.start : h.end] == h.text
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_composition_pool_does_not_follow_the_callers_top_k(fake_pipe: Pipeline) -> None:
+    narrow = fake_pipe.retrieve("Silk Road Fund", top_k=1)
+    wide = fake_pipe.retrieve("Silk Road Fund", top_k=5)
+    assert len(narrow.hits) == 1
+    assert [h.chunk_id for h in narrow.pool] == [h.chunk_id for h in wide.pool]
+    assert (
+        fake_pipe.ask("When was the Silk Road Fund set up?", top_k=1).text
+        == fake_pipe.ask("When was the Silk Road Fund set up?", top_k=5).text
+    )
+
+
+def test_sentence_search_is_one_more_ranking(fake_pipe: Pipeline) -> None:
+    retriever = fake_pipe.retriever
+    assert len(retriever.sentence_chunks) == len(fake_pipe.stored.sentences) > 0
+    assert all(chunks for chunks in retriever.sentence_chunks)
+    rankings = retriever._sentence_rankings(retriever._query_vectors(["Silk Road Fund"], ["en"]), 5)
+    assert rankings[0] and set(rankings[0]) <= set(range(len(fake_pipe.stored.chunks)))
 
 
 @pytest.mark.e2e

@@ -28,8 +28,14 @@ LABELS = {
         "sources": "Sources",
         "related": "Related passages (not sources: the documents do not answer this)",
         "none": "No passages.",
+        "confidence": "Confidence that the sources answer the question",
     },
-    "zh": {"sources": "来源", "related": "相关段落（并非依据：文档没有回答这个问题）", "none": "没有段落。"},
+    "zh": {
+        "sources": "来源",
+        "related": "相关段落（并非依据：文档没有回答这个问题）",
+        "none": "没有段落。",
+        "confidence": "来源回答了这个问题的置信度",
+    },
 }
 
 
@@ -67,14 +73,15 @@ def sources_html(pipe: Pipeline, answer: Answer) -> str:
         [(f"[{c.n}]", c) for c in answer.citations] if not answer.abstained else [("•", h) for h in answer.passages[:3]]
     )
     title = labels["related"] if answer.abstained else labels["sources"]
+    confidence = f"<p><small>{labels['confidence']}: {answer.confidence:.2f}</small></p>"
     if not items:
-        return f"<h3>{html.escape(title)}</h3><p>{labels['none']}</p>"
+        return f"<h3>{html.escape(title)}</h3>{confidence}<p>{labels['none']}</p>"
     blocks = [
         f'<div class="source"><b>{mark} {html.escape(s.doc)}</b> <code>[{s.start}:{s.end}]</code>'
         f'<p style="white-space:pre-wrap">{highlight(pipe.documents[s.doc], s.start, s.end)}</p></div>'
         for mark, s in items
     ]
-    return f"<h3>{html.escape(title)}</h3>" + "".join(blocks)
+    return f"<h3>{html.escape(title)}</h3>{confidence}" + "".join(blocks)
 
 
 def build_ui(pipe: Pipeline) -> gr.Blocks:
@@ -86,7 +93,8 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
             answer = pipe.ask(message)
         except RagError as exc:
             return [*history, {"role": "assistant", "content": f"⚠ {exc}"}], "", ""
-        return [*history, {"role": "assistant", "content": answer.text}], sources_html(pipe, answer), ""
+        text = f"{answer.text}\n\n{answer.reason}" if answer.reason else answer.text
+        return [*history, {"role": "assistant", "content": text}], sources_html(pipe, answer), ""
 
     def search(query: str) -> str:
         try:

@@ -1,15 +1,22 @@
-"""The evaluation dataset: JSONL, one question a line, with exact evidence quotes; loading and validation."""
+"""The evaluation dataset: JSONL, one question a line, with exact evidence quotes; loading and validation.
+
+A row may name its corpus folder (`corpus`, relative to the project root; the configured corpus otherwise) and
+its frozen split (`tune`, where every threshold and weight is chosen, or `test`, which is only reported). A
+key fact may list alternatives separated by `|` (its form in the question's language and in the source's).
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rag.errors import InputError
+from rag.settings import PROJECT_ROOT
 
 LANGS = ("en", "zh")
 KINDS = ("same", "cross", "unanswerable", "multi")
+SPLITS = ("tune", "test")
 QUOTE_CHARS = (40, 400)
 MAX_ATOMS = 4
 
@@ -35,11 +42,25 @@ class Example:
     answer: str
     evidence: tuple[Evidence, ...]
     must_include: tuple[str, ...]
+    split: str = "tune"
+    corpus: Path | None = None
+    near_miss: bool = False
 
     @property
     def answerable(self) -> bool:
         """Whether the corpus holds the answer."""
         return self.kind != "unanswerable"
+
+
+def alternatives(atom: str) -> list[str]:
+    """The forms of a key fact, any of which counts."""
+    return [a.strip() for a in atom.split("|") if a.strip()]
+
+
+def has_fact(atom: str, text: str) -> bool:
+    """Whether `text` states the key fact in one of its forms (case-insensitive)."""
+    low = text.lower()
+    return any(a.lower() in low for a in alternatives(atom))
 
 
 def _parse(line: str, lineno: int, path: Path) -> Example:
@@ -53,6 +74,9 @@ def _parse(line: str, lineno: int, path: Path) -> Example:
             answer=row["answer"],
             evidence=tuple(Evidence(e["doc"], e["quote"]) for e in row["evidence"]),
             must_include=tuple(row["must_include"]),
+            split=row.get("split", "tune"),
+            corpus=PROJECT_ROOT / row["corpus"] if row.get("corpus") else None,
+            near_miss=bool(row.get("near_miss", False)),
         )
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise InputError(f"{path}:{lineno}: not a valid example ({exc!r})") from exc
@@ -67,10 +91,13 @@ def read_examples(path: Path) -> list[Example]:
 
 
 def validate_dataset(path: Path, corpus_dir: Path) -> list[str]:
-    """Every problem with the dataset, as readable lines; empty when it is valid."""
+    """Every problem with the dataset, as readable lines; empty when it is valid.
+
+    `corpus_dir` is the corpus of the rows that do not name their own.
+    """
     problems: list[str] = []
     examples = read_examples(path)
-    texts: dict[str, str] = {}
+    texts: dict[Path, str] = {}
     seen: set[str] = set()
     for ex in examples:
         where = f"{ex.id}:"
@@ -81,6 +108,12 @@ def validate_dataset(path: Path, corpus_dir: Path) -> list[str]:
             problems.append(f"{where} lang must be one of {LANGS}, got {ex.lang!r}")
         if ex.kind not in KINDS:
             problems.append(f"{where} kind must be one of {KINDS}, got {ex.kind!r}")
+        if ex.split not in SPLITS:
+            problems.append(f"{where} split must be one of {SPLITS}, got {ex.split!r}")
+        folder = ex.corpus or corpus_dir
+        if not folder.is_dir():
+            problems.append(f"{where} corpus folder {folder} does not exist")
+            continue
         if not ex.question.strip():
             problems.append(f"{where} empty question")
         if ex.answerable:
@@ -91,16 +124,16 @@ def validate_dataset(path: Path, corpus_dir: Path) -> list[str]:
         elif ex.evidence or ex.must_include or ex.answer:
             problems.append(f"{where} unanswerable question must have empty answer, evidence and must_include")
         for atom in ex.must_include:
-            if atom.lower() not in ex.answer.lower():
+            if not has_fact(atom, ex.answer):
                 problems.append(f"{where} atom {atom!r} is not in the reference answer")
         for ev in ex.evidence:
-            if ev.doc not in texts:
-                file = corpus_dir / ev.doc
+            file = folder / ev.doc
+            if file not in texts:
                 if not file.is_file():
-                    problems.append(f"{where} evidence document {ev.doc} is not in {corpus_dir}")
+                    problems.append(f"{where} evidence document {ev.doc} is not in {folder}")
                     continue
-                texts[ev.doc] = file.read_text("utf-8")
-            if ev.quote not in texts[ev.doc]:
+                texts[file] = file.read_text("utf-8")
+            if ev.quote not in texts[file]:
                 problems.append(f"{where} quote is not an exact substring of {ev.doc}: {ev.quote[:60]!r}")
             if not QUOTE_CHARS[0] <= len(ev.quote) <= QUOTE_CHARS[1]:
                 problems.append(
@@ -116,10 +149,11 @@ def load_dataset(path: Path, corpus_dir: Path) -> list[Example]:
         raise InputError(f"{path} is not a valid dataset:\n" + "\n".join(problems))
     out = []
     for ex in read_examples(path):
+        folder = ex.corpus or corpus_dir
         resolved = []
         for ev in ex.evidence:
-            text = (corpus_dir / ev.doc).read_text("utf-8")
+            text = (folder / ev.doc).read_text("utf-8")
             start = text.find(ev.quote)
             resolved.append(Evidence(ev.doc, ev.quote, start, start + len(ev.quote)))
-        out.append(Example(ex.id, ex.lang, ex.kind, ex.question, ex.answer, tuple(resolved), ex.must_include))
+        out.append(replace(ex, evidence=tuple(resolved), corpus=folder))
     return out

@@ -1,7 +1,8 @@
 """The regression gate: compare a report with a stored baseline of metric values and tolerances.
 
-A baseline file holds, per gated metric, the value it had and how far it may fall, plus each question's
-pass/fail on the checks behind those metrics, so a failure can name the questions that regressed.
+A baseline file holds, per split (`tune` and `test`) and gated metric, the value it had and how far it may
+fall, plus each question's pass/fail on the checks behind those metrics, so a failure can name the questions
+that regressed. Both splits are gated: a change tuned on `tune` must not cost `test`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ DEFAULT_TOLERANCES = {
     "abstention": 0.08,
     "false_abstention": 0.05,
 }
+BASELINE_FORMAT = 2
 
 
 def question_checks(q: QuestionResult) -> dict[str, bool]:
@@ -60,11 +62,15 @@ def make_baseline(report: Report, tolerances: dict[str, float] | None = None) ->
     """A baseline capturing this report."""
     tol = dict(DEFAULT_TOLERANCES if tolerances is None else tolerances)
     return {
+        "format": BASELINE_FORMAT,
         "dataset": report.dataset,
-        "metrics": {
-            name: {"value": report.metrics[name], "tolerance": t}
-            for name, t in tol.items()
-            if name in report.metrics and not math.isnan(report.metrics[name])
+        "splits": {
+            split: {
+                name: {"value": metrics[name], "tolerance": t}
+                for name, t in tol.items()
+                if name in metrics and not math.isnan(metrics[name])
+            }
+            for split, metrics in report.splits.items()
         },
         "questions": {q.id: question_checks(q) for q in report.questions},
     }
@@ -77,8 +83,8 @@ def read_baseline(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text("utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise InputError(f"baseline {path} is missing or unreadable ({exc}); {hint}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
-        raise InputError(f"baseline {path} has no 'metrics' table; {hint}")
+    if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT or not isinstance(data.get("splits"), dict):
+        raise InputError(f"baseline {path} is not a format-{BASELINE_FORMAT} baseline with per-split metrics; {hint}")
     return data
 
 
@@ -87,19 +93,22 @@ def check(report: Report, baseline: dict[str, Any]) -> GateResult:
     failures: dict[str, str] = {}
     regressed: dict[str, list[str]] = {}
     before = baseline.get("questions", {})
-    now = {q.id: question_checks(q) for q in report.questions}
-    for name, spec in baseline["metrics"].items():
-        value, tol = float(spec["value"]), float(spec["tolerance"])
-        current = report.metrics.get(name, float("nan"))
-        if math.isnan(current):
-            failures[name] = f"{name}: not measured (baseline {value:.3f})"
-            continue
-        worse = current > value + tol if name in LOWER_IS_BETTER else current < value - tol
-        if worse:
-            failures[name] = f"{name}: {current:.3f} vs baseline {value:.3f} (tolerance {tol:.3f})"
-            regressed[name] = sorted(
-                qid
-                for qid, checks in now.items()
-                if before.get(qid, {}).get(name) is True and checks.get(name) is False
-            )
+    for split, specs in baseline["splits"].items():
+        metrics = report.splits.get(split, {})
+        now = {q.id: question_checks(q) for q in report.questions if q.split == split}
+        for name, spec in specs.items():
+            key = f"{split}/{name}"
+            value, tol = float(spec["value"]), float(spec["tolerance"])
+            current = metrics.get(name, float("nan"))
+            if math.isnan(current):
+                failures[key] = f"{key}: not measured (baseline {value:.3f})"
+                continue
+            worse = current > value + tol if name in LOWER_IS_BETTER else current < value - tol
+            if worse:
+                failures[key] = f"{key}: {current:.3f} vs baseline {value:.3f} (tolerance {tol:.3f})"
+                regressed[key] = sorted(
+                    qid
+                    for qid, checks in now.items()
+                    if before.get(qid, {}).get(name) is True and checks.get(name) is False
+                )
     return GateResult(failures, regressed)

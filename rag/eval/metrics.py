@@ -1,17 +1,28 @@
-"""Run a dataset through the pipeline and score retrieval, citations, answers, faithfulness and abstention."""
+"""Run a dataset through the pipeline and score retrieval, citations, answers, faithfulness and abstention.
+
+Citations are checked against the files on disk, not against the pipeline's own copy of them: exactness
+compares each citation's text with the file at its offsets, and faithfulness compares each claim with what
+the file holds at the offsets it cites. A composer that quotes one sentence and points at another fails both.
+"""
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rag.data import Answer, Hit
-from rag.eval.dataset import Evidence, Example
+from rag.eval.dataset import SPLITS, Evidence, Example, has_fact
 from rag.eval.faithfulness import check_answer, citation_precision
 from rag.pipeline import Pipeline
+from rag.settings import PROJECT_ROOT, Settings
 
 RECALL_KS = (1, 3, 5, 10)
 # Metrics where lower is better; every other metric is better higher.
@@ -34,6 +45,10 @@ class QuestionResult:
     answer: str
     abstained: bool
     latency_ms: float
+    split: str = "tune"
+    corpus: str = ""
+    confidence: float = 0.0
+    reason: str = ""
     evidence_found_at: list[int | None] = field(default_factory=list)
     evidence_cited: list[bool] = field(default_factory=list)
     citations_exact: int = 0
@@ -85,12 +100,14 @@ class Report:
     groups: dict[str, dict[str, float]]
     questions: list[QuestionResult]
     dataset: str = ""
+    splits: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "dataset": self.dataset,
             "metrics": self.metrics,
+            "splits": self.splits,
             "groups": self.groups,
             "questions": [asdict(q) | {"failures": q.failures()} for q in self.questions],
         }
@@ -100,29 +117,54 @@ def _span(doc: str, start: int, end: int, text: str) -> dict[str, Any]:
     return {"doc": doc, "start": start, "end": end, "text": text}
 
 
+class DiskSources:
+    """The corpus files as they are on disk, read once each: what citations are checked against."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.texts: dict[str, str | None] = {}
+
+    def span(self, doc: str, start: int, end: int) -> str | None:
+        """The file's text at [start, end), or None when the file is missing or the span lies outside it."""
+        if doc not in self.texts:
+            path = self.folder / doc
+            self.texts[doc] = path.read_text("utf-8") if path.is_file() else None
+        text = self.texts[doc]
+        if text is None or not 0 <= start <= end <= len(text):
+            return None
+        return text[start:end]
+
+
 def score_question(
-    ex: Example, answer: Answer, latency_ms: float, pipe: Pipeline, sources: dict[str, str]
+    ex: Example, answer: Answer, latency_ms: float, pipe: Pipeline, sources: DiskSources
 ) -> QuestionResult:
     """Measure one answer against its example."""
     s = pipe.settings
     res = QuestionResult(ex.id, ex.lang, ex.kind, ex.question, answer.text, answer.abstained, latency_ms)
+    res.split, res.corpus = ex.split, _corpus_name(ex.corpus)
+    res.confidence, res.reason = answer.confidence, answer.reason
     res.retrieved = [_span(h.doc, h.start, h.end, h.text) for h in answer.passages]
     res.cited = [_span(c.doc, c.start, c.end, c.text) | {"n": c.n} for c in answer.citations]
     res.expected = [_span(e.doc, e.start, e.end, e.quote) for e in ex.evidence]
     res.evidence_found_at = [_first_rank(answer.passages, ev) for ev in ex.evidence]
     res.evidence_cited = [any(overlaps(c.start, c.end, c.doc, ev) for c in answer.citations) for ev in ex.evidence]
+    on_disk = [sources.span(c.doc, c.start, c.end) for c in answer.citations]
     res.citations_total = len(answer.citations)
-    res.citations_exact = sum(sources[c.doc][c.start : c.end] == c.text for c in answer.citations)
+    res.citations_exact = sum(text == c.text for text, c in zip(on_disk, answer.citations, strict=True))
+    # Claims are judged against what the files hold at the cited offsets.
+    checked = replace(
+        answer,
+        citations=[replace(c, text=text or "") for text, c in zip(on_disk, answer.citations, strict=True)],
+    )
     encode = pipe.embedder.encode_queries
-    res.citations_supporting, res.citations_attached = citation_precision(answer, encode, s.faithfulness_threshold)
-    claims = check_answer(answer, encode, s.faithfulness_threshold)
+    res.citations_supporting, res.citations_attached = citation_precision(checked, encode, s.faithfulness_threshold)
+    claims = check_answer(checked, encode, s.faithfulness_threshold)
     res.claims_total = len(claims)
     res.claims_supported = sum(c.supported for c in claims)
     res.unsupported_claims = [f"{c.text} ({c.reason})" for c in claims if not c.supported]
     if ex.answerable:
-        low = answer.text.lower()
-        res.atoms_found = [a for a in ex.must_include if a.lower() in low]
-        res.atoms_missing = [a for a in ex.must_include if a.lower() not in low]
+        res.atoms_found = [a for a in ex.must_include if has_fact(a, answer.text)]
+        res.atoms_missing = [a for a in ex.must_include if not has_fact(a, answer.text)]
         if not answer.abstained:
             vecs = encode([answer.text, ex.answer])
             res.similarity = float(vecs[0] @ vecs[1])
@@ -138,6 +180,20 @@ def _first_rank(hits: list[Hit], ev: Evidence) -> int | None:
 
 def _ratio(num: float, den: float) -> float:
     return round(num / den, 4) if den else float("nan")
+
+
+def _corpus_name(folder: Path | None) -> str:
+    return folder.name if folder is not None else ""
+
+
+def auroc(scores: list[float], labels: list[bool]) -> float:
+    """Area under the ROC curve: the chance that a random positive scores above a random negative (ties half)."""
+    pos = np.array([s for s, y in zip(scores, labels, strict=True) if y])
+    neg = np.array([s for s, y in zip(scores, labels, strict=True) if not y])
+    if not len(pos) or not len(neg):
+        return float("nan")
+    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return round(float(wins) / (len(pos) * len(neg)), 4)
 
 
 def aggregate(results: list[QuestionResult]) -> dict[str, float]:
@@ -163,6 +219,7 @@ def aggregate(results: list[QuestionResult]) -> dict[str, float]:
     m["faithfulness"] = _ratio(sum(r.claims_supported for r in results), sum(r.claims_total for r in results))
     m["abstention"] = _ratio(sum(r.abstained for r in unanswerable), len(unanswerable))
     m["false_abstention"] = _ratio(sum(r.abstained for r in answerable), len(answerable))
+    m["answerability_auroc"] = auroc([r.confidence for r in results], [r.answerable for r in results])
     lat = sorted(r.latency_ms for r in results)
     if lat:
         m["latency_p50_ms"] = round(lat[len(lat) // 2], 1)
@@ -170,22 +227,61 @@ def aggregate(results: list[QuestionResult]) -> dict[str, float]:
     return m
 
 
-def evaluate(pipe: Pipeline, examples: list[Example], dataset: str = "") -> Report:
-    """Ask every question and score the answers."""
-    sources = {name: doc.text for name, doc in pipe.documents.items()}
+def run_questions(pipe: Pipeline, examples: list[Example]) -> list[QuestionResult]:
+    """Ask every question of one corpus and score the answers against the corpus files on disk."""
+    sources = DiskSources(pipe.settings.corpus_dir)
     results = []
     for ex in examples:
         t0 = time.perf_counter()
         answer = pipe.ask(ex.question)
         latency = (time.perf_counter() - t0) * 1e3
         results.append(score_question(ex, answer, latency, pipe, sources))
+    return results
+
+
+def make_report(results: list[QuestionResult], dataset: str = "") -> Report:
+    """Metrics overall, per split, and per split × corpus, language and kind."""
+    splits: dict[str, list[QuestionResult]] = defaultdict(list)
     groups: dict[str, list[QuestionResult]] = defaultdict(list)
     for r in results:
-        groups[r.lang].append(r)
-        groups[f"{r.lang}/{r.kind}"].append(r)
+        splits[r.split].append(r)
+        for name in (r.corpus, r.lang, f"{r.lang}/{r.kind}"):
+            if name:
+                groups[f"{r.split}/{name}"].append(r)
     return Report(
         metrics=aggregate(results),
         groups={g: aggregate(rs) for g, rs in sorted(groups.items())},
         questions=results,
         dataset=dataset,
+        splits={s: aggregate(splits[s]) for s in SPLITS if s in splits},
     )
+
+
+def evaluate(pipe: Pipeline, examples: list[Example], dataset: str = "") -> Report:
+    """Ask every question of one corpus and score the answers."""
+    return make_report(run_questions(pipe, examples), dataset)
+
+
+def corpus_settings(base: Settings, corpus: Path) -> Settings:
+    """Settings for evaluating on `corpus`: the configured index for the configured corpus, else its own."""
+    if corpus.resolve() == base.corpus_dir.resolve():
+        return base
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", corpus.name)
+    return base.model_copy(update={"corpus_dir": corpus, "index_dir": PROJECT_ROOT / "index" / f"eval-{slug}"})
+
+
+def evaluate_suite(
+    base: Settings,
+    examples: list[Example],
+    dataset: str = "",
+    load: Callable[[Settings], Pipeline] = Pipeline.load,
+) -> Report:
+    """Evaluate examples over several corpora: one pipeline per corpus folder, one report for all."""
+    by_corpus: dict[Path, list[Example]] = defaultdict(list)
+    for ex in examples:
+        by_corpus[ex.corpus or base.corpus_dir].append(ex)
+    results: list[QuestionResult] = []
+    for corpus, group in by_corpus.items():
+        pipe = load(corpus_settings(base, corpus))
+        results += run_questions(pipe, group)
+    return make_report(results, dataset)

@@ -23,6 +23,7 @@ SUMMARY = (
     "faithfulness",
     "abstention",
     "false_abstention",
+    "answerability_auroc",
     "latency_p50_ms",
     "latency_p95_ms",
 )
@@ -34,8 +35,8 @@ def _fmt(v: float) -> str:
 
 
 def table(report: Report) -> str:
-    """The metrics overall and per group, as aligned text."""
-    groups = {"all": report.metrics, **report.groups}
+    """The metrics overall, per split and per group, as aligned text."""
+    groups = {"all": report.metrics, **report.splits, **report.groups}
     width = max(len(g) for g in groups)
     head = " ".join(f"{m:>12}" for m in SUMMARY)
     lines = [f"{'':<{width}} {head}"]
@@ -75,7 +76,7 @@ def _spans(spans: list[dict[str, object]]) -> str:
 def render_html(report: Report, gate: GateResult | None = None) -> str:
     """One HTML file: summary, gate verdict, charts, and the details of every failed question."""
     e = html.escape
-    groups = {"all": report.metrics, **report.groups}
+    groups = {"all": report.metrics, **report.splits, **report.groups}
     rows = "".join(
         f"<tr><th>{e(g)}</th>" + "".join(f"<td>{_fmt(m.get(k, float('nan')))}</td>" for k in SUMMARY) + "</tr>"
         for g, m in groups.items()
@@ -97,8 +98,10 @@ def render_html(report: Report, gate: GateResult | None = None) -> str:
         if not problems:
             continue
         failed.append(
-            f"<details><summary><b>{e(q.id)}</b> ({e(q.lang)}/{e(q.kind)}): {e('; '.join(problems))}</summary>"
+            f"<details><summary><b>{e(q.id)}</b> ({e(q.split)}/{e(q.corpus)}/{e(q.lang)}/{e(q.kind)}): "
+            f"{e('; '.join(problems))}</summary>"
             f"<p><b>Question:</b> {e(q.question)}</p><p><b>Answer:</b> {e(q.answer)}</p>"
+            f"<p><b>Confidence:</b> {q.confidence:.3f} {e(q.reason)}</p>"
             f"<p><b>Expected evidence</b></p>{_spans(q.expected)}"
             f"<p><b>Cited</b></p>{_spans(q.cited)}<p><b>Retrieved</b></p>{_spans(q.retrieved)}"
             + (
@@ -113,5 +116,5 @@ def render_html(report: Report, gate: GateResult | None = None) -> str:
 <style>body{{font:14px sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
 padding:3px 6px;text-align:right}}.ok{{color:#060}}.bad{{color:#a00}}img{{margin:4px}}details{{margin:6px 0}}</style>
 </head><body><h1>Evaluation report</h1><p>Dataset: {e(report.dataset)} · {len(report.questions)} questions</p>
-{verdict}<table><tr><th></th>{head}</tr>{rows}</table><h2>By language × kind</h2>{charts}
+{verdict}<table><tr><th></th>{head}</tr>{rows}</table><h2>By split × language × kind</h2>{charts}
 <h2>Failed questions ({len(failed)})</h2>{"".join(failed) or "<p>none</p>"}</body></html>"""

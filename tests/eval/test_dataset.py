@@ -11,20 +11,33 @@ from rag.eval.dataset import load_dataset, validate_dataset
 
 from ..conftest import ROOT, SEEDS
 
-DEV = ROOT / "eval" / "datasets" / "dev.jsonl"
+DATASETS = [ROOT / "eval" / "datasets" / name for name in ("seeds.jsonl", "debian.jsonl")]
 
 
-def test_dev_set_is_valid_and_covers_the_cases() -> None:
-    assert validate_dataset(DEV, SEEDS) == []
-    examples = load_dataset(DEV, SEEDS)
-    kinds = Counter((e.lang, e.kind) for e in examples)
-    assert len(examples) >= 80
-    assert sum(n for (_, k), n in kinds.items() if k == "unanswerable") >= 10
-    assert all(kinds[(lang, kind)] > 0 for lang in ("en", "zh") for kind in ("same", "cross", "multi", "unanswerable"))
-    assert {ev.doc for e in examples for ev in e.evidence} == {p.name for p in SEEDS.glob("*.txt")}
+def test_eval_suite_is_valid_and_covers_what_it_must() -> None:
+    examples = []
+    for path in DATASETS:
+        assert validate_dataset(path, SEEDS) == []
+        examples += load_dataset(path, SEEDS)
+    kinds = Counter(e.kind for e in examples)
+    langs = Counter(e.lang for e in examples)
+    assert len(examples) >= 240 and langs["en"] >= 100 and langs["zh"] >= 100
+    assert kinds["cross"] >= 70 and kinds["multi"] >= 20 and kinds["unanswerable"] >= 40
+    assert sum(e.near_miss for e in examples) >= 15
+    assert sum(e.corpus is not None and e.corpus.name == "debian-reference" for e in examples) >= 80
+    assert {ev.doc for e in examples for ev in e.evidence if e.corpus == SEEDS} == {p.name for p in SEEDS.glob("*.txt")}
     for e in examples:
+        assert e.corpus is not None
         for ev in e.evidence:
-            assert (SEEDS / ev.doc).read_text("utf-8")[ev.start : ev.end] == ev.quote
+            assert (e.corpus / ev.doc).read_text("utf-8")[ev.start : ev.end] == ev.quote
+
+
+def test_split_is_stratified_and_frozen() -> None:
+    examples = [e for path in DATASETS for e in load_dataset(path, SEEDS)]
+    strata = Counter((e.corpus, e.lang, e.kind, e.split) for e in examples)
+    for corpus, lang, kind, _ in strata:
+        tune, test = strata[(corpus, lang, kind, "tune")], strata[(corpus, lang, kind, "test")]
+        assert abs(tune - test) <= 1, (corpus, lang, kind)
 
 
 def _write(tmp_path: Path, *rows: dict[str, object]) -> Path:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from rag import Answer, Pipeline
-from rag.compose import ABSTAIN, CROSS_NOTE
+from rag.answer.extractive import ABSTAIN, CROSS_NOTE
 
 EN_000 = "000_52703944bae284e8.txt"
 EN_002 = "002_ce563350fb3624db.txt"
@@ -56,6 +56,8 @@ def test_unanswerable_questions_abstain(pipe: Pipeline, question: str, lang: str
     answer = pipe.ask(question)
     assert answer.abstained
     assert answer.text == ABSTAIN[lang]
+    assert answer.reason and answer.language == lang
+    assert answer.confidence < pipe.assessor.model.threshold
     assert answer.citations == []
     assert 0 < len(answer.passages) <= 10
 
@@ -67,8 +69,17 @@ def test_ocr_noise_stays_out_of_answers(pipe: Pipeline) -> None:
     assert "ÿ" not in answer.text
 
 
+@pytest.mark.e2e
+def test_a_when_question_without_a_dated_answer_says_what_is_missing(pipe: Pipeline) -> None:
+    answer = pipe.ask("When did the RCEP agreement enter into force?")
+    assert answer.abstained and "year or date" in answer.reason
+
+
 def test_fake_pipeline_answers_from_its_corpus(fake_pipe: Pipeline) -> None:
     answer = fake_pipe.ask("When was the Silk Road Fund set up?")
     assert not answer.abstained
     assert "2014" in answer.text
     assert answer.citations[0].doc == "en.txt"
+    assert answer.composer == "extractive" and 0 < answer.confidence <= 1 and answer.reason == ""
+    for c in answer.citations:
+        assert fake_pipe.documents[c.doc].text[c.start : c.end] == c.text
