@@ -57,7 +57,10 @@ def index(corpus: Corpus = None, rebuild: Annotated[bool, typer.Option(help="Reb
     """Build the index from the corpus folder (only when missing or stale, unless --rebuild)."""
     pipe = _pipeline(_settings(corpus), rebuild=rebuild)
     m = pipe.stored.manifest
-    typer.echo(f"index ready: {m['vector_count']} chunks from {len(m['corpus'])} files, embedder {m['embedder']}")
+    typer.echo(
+        f"index ready: {m['vector_count']} chunks and {m['sentence_count']} sentences from {len(m['corpus'])} files,"
+        f" embedder {m['embedder']}"
+    )
 
 
 @app.command()

@@ -69,6 +69,7 @@ def test_browser_asks_in_chinese_and_sees_sources(server: str) -> None:
         wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#sources mark")))
         sources = browser.find_element(By.CSS_SELECTOR, "#sources").text
         assert "000_52703944bae284e8.txt" in sources and "2001" in sources
+        assert "置信度" in sources  # the confidence, labelled in the question's language
         chat = browser.find_element(By.CSS_SELECTOR, "#chat").text
         assert "[1]" in chat and "以下依据来自英文文献" in chat
         SCREENSHOT.parent.mkdir(exist_ok=True)
