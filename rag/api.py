@@ -1,8 +1,9 @@
 """The HTTP service: a FastAPI app over a loaded pipeline, with the Gradio UI mounted at `/`.
 
-Routes under `/v1` (ask, search, documents, OpenAI-compatible chat completions) and `/healthz`. Input errors
-become 422 with a JSON body, an oversized body 413 before it is read whole, a missing or wrong bearer token
-401; nothing returns a stack trace or a file path.
+Routes under `/v1` (ask, search, documents, status, OpenAI-compatible chat completions) and `/healthz`. Input
+errors become 422 with a JSON body, an oversized body 413 before it is read whole; with `RAG_API_TOKEN` set,
+`rag.auth.TokenGate` answers every route but `/healthz` and `/login` with 401 unless the request carries the
+token (the UI included). Nothing returns a stack trace or a file path.
 """
 
 from __future__ import annotations
@@ -11,18 +12,18 @@ import hashlib
 import json
 import logging
 import re
-import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rag.auth import TokenGate
 from rag.data import Answer
 from rag.errors import InputError, RagError
 from rag.pipeline import Pipeline
@@ -118,10 +119,16 @@ class ChatRequest(BaseModel):
 
 
 class Health(BaseModel):
-    """Readiness and what is loaded."""
+    """Readiness; open to everyone, so it says nothing about the corpus."""
 
     ready: bool
+
+
+class Status(BaseModel):
+    """What is loaded."""
+
     index_size: int
+    sentences: int
     embedder: str
     corpus_hash: str
 
@@ -203,15 +210,7 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
     for c in pipe.stored.chunks:
         chunk_counts[c.doc] = chunk_counts.get(c.doc, 0) + 1
 
-    async def require_token(request: Request) -> None:
-        if settings.api_token is None:
-            return
-        given = request.headers.get("authorization", "")
-        expected = f"Bearer {settings.api_token.get_secret_value()}"
-        if not secrets.compare_digest(given.encode(), expected.encode()):
-            raise _Unauthorized
-
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
+    v1 = APIRouter(prefix="/v1")
 
     @v1.post("/ask", response_model=AskResponse, responses={200: {"content": {"text/event-stream": {}}}})
     def ask(req: AskRequest) -> Any:
@@ -280,17 +279,22 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
 
         return StreamingResponse(chunks(), media_type="text/event-stream")
 
+    @v1.get("/status", response_model=Status)
+    def status() -> Any:
+        """Index size, sentence count, embedder and corpus fingerprint."""
+        return {
+            "index_size": pipe.stored.vectors.ntotal,
+            "sentences": len(pipe.stored.sentences),
+            "embedder": pipe.embedder.id,
+            "corpus_hash": corpus_hash,
+        }
+
     app.include_router(v1)
 
     @app.get("/healthz", response_model=Health)
     def healthz() -> Any:
-        """Readiness, index size, embedder and corpus fingerprint."""
-        return {
-            "ready": True,
-            "index_size": pipe.stored.vectors.ntotal,
-            "embedder": pipe.embedder.id,
-            "corpus_hash": corpus_hash,
-        }
+        """Readiness."""
+        return {"ready": True}
 
     _handlers(app)
     if with_ui:
@@ -300,18 +304,13 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
 
         app = gr.mount_gradio_app(app, build_ui(pipe), path="/")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # Added last, so it runs first: nothing below it sees a request without the token.
+    app.add_middleware(TokenGate, token=settings.api_token.get_secret_value() if settings.api_token else None)
     return app
-
-
-class _Unauthorized(Exception):
-    pass
 
 
 def _handlers(app: FastAPI) -> None:
     Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
-
-    async def unauthorized(request: Request, exc: Exception) -> JSONResponse:
-        return _error(401, "Unauthorized", "missing or wrong bearer token (Authorization: Bearer <RAG_API_TOKEN>)")
 
     async def input_error(request: Request, exc: Exception) -> JSONResponse:
         return _error(422, type(exc).__name__, str(exc))
@@ -326,7 +325,6 @@ def _handlers(app: FastAPI) -> None:
         return _error(500, "InternalError", "internal error; the server log has the details")
 
     handlers: dict[type[Exception], Handler] = {
-        _Unauthorized: unauthorized,
         RagError: input_error,
         RequestValidationError: invalid,
         Exception: internal,

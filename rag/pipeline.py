@@ -23,6 +23,7 @@ from rag.lexical import LexicalIndex
 from rag.offline import force_offline, install_tiktoken_encodings
 from rag.retrieval import Retrieval, Retriever, centre
 from rag.settings import Settings
+from rag.text import UNSAFE_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +189,8 @@ class Pipeline:
     def _check(self, text: str, what: str) -> str:
         if not isinstance(text, str) or not text.strip():
             raise InputError(f"the {what} is empty; type a question in English or Chinese")
+        if UNSAFE_CHARS.search(text):
+            raise InputError(f"the {what} holds control characters or unpaired surrogates; send plain UTF-8 text")
         if len(text) > self.settings.max_question_chars:
             raise InputError(
                 f"the {what} is {len(text)} characters long; the limit is {self.settings.max_question_chars} "

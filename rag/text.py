@@ -27,6 +27,9 @@ SENTENCE_END = re.compile(
 # Where an over-long sentence (a table row, a run-on list) may be cut.
 SOFT_BREAK = re.compile(r"(?<=[，、,;:：])\s*|\s+")
 WHITESPACE_RUN = re.compile(r"\s+")
+# What no question may hold: control characters other than tab and line breaks, and unpaired UTF-16 surrogates
+# (valid in a Python string and in JSON escapes, not in UTF-8; the tokenizer fails on them).
+UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 # The kind of fact a question asks for, and what a sentence must hold to give it.
 YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -11,11 +13,15 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.websockets import WebSocketDisconnect
 
 from rag import Pipeline
 from rag.api import create_app
 
 EN_000 = "000_52703944bae284e8.txt"
+TOKEN = SecretStr("s3cret")
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +75,9 @@ def test_search_documents_and_health(client: TestClient) -> None:
     assert all(d["chunks"] > 0 and d["characters"] > 0 for d in docs)
     span = client.get(f"/v1/documents/{hits[0]['doc']}", params={"start": hits[0]["start"], "end": hits[0]["end"]})
     assert span.json()["text"] == hits[0]["text"]
-    health = client.get("/healthz").json()
-    assert health["ready"] and health["index_size"] > 0 and len(health["corpus_hash"]) == 64
+    assert client.get("/healthz").json() == {"ready": True}
+    status = client.get("/v1/status").json()
+    assert status["index_size"] > 0 and status["sentences"] > 0 and len(status["corpus_hash"]) == 64
 
 
 @pytest.mark.e2e
@@ -105,14 +112,72 @@ def test_bad_input_is_422_and_big_body_413(client: TestClient) -> None:
     assert r.status_code == 413 and "request body over" in r.json()["error"]["message"]
 
 
+@pytest.fixture(scope="module")
+def guarded(pipe: Pipeline) -> FastAPI:
+    return create_app(dataclasses.replace(pipe, settings=pipe.settings.model_copy(update={"api_token": TOKEN})))
+
+
+def _routes(routes: list[Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Every (method, concrete path) the app serves, mounted apps (the Gradio UI) included, read from the app."""
+    out: list[tuple[str, str]] = []
+    for route in routes:
+        path = prefix + getattr(route, "path", "")
+        if isinstance(route, Mount) and isinstance(route.app, Starlette):
+            out += _routes(route.app.routes, path)
+        elif hasattr(route, "original_router"):  # FastAPI's wrapper around an included router
+            out += _routes(route.original_router.routes, prefix)
+        elif isinstance(route, Route):
+            concrete = re.sub(r"\{[^}]+\}", "x", path) or "/"
+            out += [(m, concrete) for m in sorted(route.methods or {"GET"}) if m != "HEAD"]
+        elif isinstance(route, WebSocketRoute):
+            out.append(("WEBSOCKET", re.sub(r"\{[^}]+\}", "x", path)))
+    return out
+
+
 @pytest.mark.e2e
-def test_bearer_token(pipe: Pipeline) -> None:
-    guarded = dataclasses.replace(pipe, settings=pipe.settings.model_copy(update={"api_token": SecretStr("s3cret")}))
-    with TestClient(create_app(guarded, with_ui=False)) as c:
-        assert c.post("/v1/search", json={"query": "road"}).status_code == 401
-        assert c.get("/v1/documents", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert c.get("/v1/documents", headers={"Authorization": "Bearer s3cret"}).status_code == 200
-        assert c.get("/healthz").status_code == 200
+def test_every_route_needs_the_token(guarded: FastAPI) -> None:
+    routes = _routes(guarded.routes)
+    assert any(p.startswith("/gradio_api/") for _, p in routes) and any(p.startswith("/v1/") for _, p in routes)
+    assert len(routes) > 30
+    with TestClient(guarded) as c:
+        for method, path in routes:
+            if path in ("/healthz", "/login"):
+                continue
+            if method == "WEBSOCKET":
+                with pytest.raises(WebSocketDisconnect), c.websocket_connect(path):
+                    pass
+                continue
+            r = c.request(method, path, headers={"Authorization": "Bearer wrong"})
+            assert r.status_code == 401, (method, path, r.status_code)
+            assert "corpus" not in r.text
+        assert c.post("/gradio_api/call/search", json={"data": ["road"]}).status_code == 401
+        assert c.get("/healthz").json() == {"ready": True}
+        ok = {"Authorization": f"Bearer {TOKEN.get_secret_value()}"}
+        assert c.get("/v1/documents", headers=ok).status_code == 200
+        assert c.post("/gradio_api/call/search", json={"data": ["road"]}, headers=ok).status_code == 200
+
+
+@pytest.mark.e2e
+def test_browser_logs_in_once(guarded: FastAPI) -> None:
+    with TestClient(guarded, follow_redirects=False) as c:
+        page = c.get("/", headers={"Accept": "text/html"})
+        assert page.status_code == 303 and page.headers["location"] == "/login"
+        assert "访问令牌" in c.get("/login").text
+        assert c.post("/login", data={"token": "wrong"}).status_code == 401
+        login = c.post("/login", data={"token": TOKEN.get_secret_value()})
+        assert login.status_code == 303 and TOKEN.get_secret_value() not in login.headers["set-cookie"]
+        assert "HttpOnly" in login.headers["set-cookie"]
+        assert c.get("/", headers={"Accept": "text/html"}).status_code == 200
+        assert c.get("/v1/documents").status_code == 200
+
+
+@pytest.mark.e2e
+def test_unpaired_surrogates_are_422_everywhere(client: TestClient) -> None:
+    bad = '{"question": "AIIB \\ud800?"}'
+    assert client.post("/v1/ask", content=bad, headers={"content-type": "application/json"}).status_code == 422
+    chat = '{"messages": [{"role": "user", "content": "AIIB \\ud800?"}]}'
+    r = client.post("/v1/chat/completions", content=chat, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "surrogates" in r.json()["error"]["message"]
 
 
 @pytest.mark.e2e

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import socket
 import threading
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
+from pydantic import SecretStr
 
 from rag import Pipeline
 from rag.api import create_app
@@ -27,12 +29,15 @@ def test_highlight_marks_the_span_inside_its_paragraph(fake_pipe: Pipeline) -> N
     assert "set up in 2014" in html and "20 projects" not in html
 
 
-@pytest.fixture(scope="module")
-def server(pipe: Pipeline) -> Iterator[str]:
+@pytest.fixture(scope="module", params=[None, "s3cret"], ids=["open", "token"])
+def server(request: pytest.FixtureRequest, pipe: Pipeline) -> Iterator[tuple[str, str | None]]:
+    token: str | None = request.param
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = uvicorn.Config(create_app(pipe), host="127.0.0.1", port=port, log_level="warning")
+    secret = SecretStr(token) if token else None
+    guarded = dataclasses.replace(pipe, settings=pipe.settings.model_copy(update={"api_token": secret}))
+    config = uvicorn.Config(create_app(guarded), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -40,13 +45,14 @@ def server(pipe: Pipeline) -> Iterator[str]:
     while not srv.started:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}/"
+    yield f"http://127.0.0.1:{port}/", token
     srv.should_exit = True
     thread.join(timeout=10)
 
 
 @pytest.mark.e2e
-def test_browser_asks_in_chinese_and_sees_sources(server: str) -> None:
+def test_browser_asks_in_chinese_and_sees_sources(server: tuple[str, str | None]) -> None:
+    """With a token set, the browser logs in once at /login; the UI's own calls then carry the session."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -61,8 +67,13 @@ def test_browser_asks_in_chinese_and_sees_sources(server: str) -> None:
         options.add_argument(arg)
     browser = webdriver.Chrome(service=Service(driver_path), options=options)
     try:
-        browser.get(server)
+        url, token = server
+        browser.get(url)
         wait = WebDriverWait(browser, WAIT_S)
+        if token is not None:
+            field = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "input[name=token]")))
+            field.send_keys(token)
+            field.submit()
         box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "#question textarea")))
         box.send_keys("中国是在哪一年正式加入世界贸易组织的？")
         browser.find_element(By.CSS_SELECTOR, "#ask").click()
