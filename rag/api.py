@@ -21,6 +21,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag.auth import TokenGate
@@ -38,15 +39,17 @@ class AskRequest(BaseModel):
     """A question for /v1/ask."""
 
     question: str = Field(min_length=1, description="The question, in English or Chinese.")
-    top_k: int | None = Field(default=None, ge=1, le=50, description="Passages to retrieve (default 10).")
-    stream: bool = Field(default=False, description="Answer as server-sent events: deltas, then citations.")
+    top_k: int | None = Field(default=None, ge=1, le=50, strict=True, description="Passages to return (default 10).")
+    stream: bool = Field(
+        default=False, strict=True, description="Answer as server-sent events: deltas, then citations."
+    )
 
 
 class SearchRequest(BaseModel):
     """A query for /v1/search."""
 
     query: str = Field(min_length=1)
-    top_k: int | None = Field(default=None, ge=1, le=50)
+    top_k: int | None = Field(default=None, ge=1, le=50, strict=True)
 
 
 class Span(BaseModel):
@@ -115,7 +118,7 @@ class ChatRequest(BaseModel):
 
     messages: list[ChatMessage] = Field(min_length=1)
     model: str | None = None
-    stream: bool = False
+    stream: bool = Field(default=False, strict=True)
 
 
 class Health(BaseModel):
@@ -134,44 +137,58 @@ class Status(BaseModel):
 
 
 class BodyLimit:
-    """Reject request bodies over `limit` bytes with 413, from the header or while reading."""
+    """Reject request bodies over `limit` bytes with 413, declared or chunked, and methods no route serves with 405.
+
+    The body is read here, up to the limit, before the app sees it: an app that reads it itself turns a limit
+    hit into its own 400.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on unless its body is, or turns out to be, over the limit."""
+        """Pass the request on with its body, unless the body is over the limit or the method is unknown."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope["method"] not in METHODS:
+            await _json(send, 405, "MethodNotAllowed", f"{scope['method']} is not served; use {', '.join(METHODS)}")
+            return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await self._reject(send)
+            await _json(send, 413, "TooLarge", f"request body over {self.limit} bytes")
             return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        body = bytearray()
+        more = True
+        while more:
             message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooLarge
-            return message
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                await _json(send, 413, "TooLarge", f"request body over {self.limit} bytes")
+                return
+        replayed = False
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._reject(send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
 
-    async def _reject(self, send: Send) -> None:
-        body = json.dumps({"error": {"type": "TooLarge", "message": f"request body over {self.limit} bytes"}})
-        await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": body.encode()})
+        await self.app(scope, replay, send)
 
 
-class _TooLarge(Exception):
-    pass
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+async def _json(send: Send, status: int, kind: str, message: str) -> None:
+    body = json.dumps({"error": {"type": kind, "message": message}}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _error(status: int, kind: str, message: str) -> JSONResponse:
@@ -320,12 +337,20 @@ def _handlers(app: FastAPI) -> None:
         detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in errors]
         return JSONResponse({"error": {"type": "ValidationError", "message": "invalid request", "detail": detail}}, 422)
 
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        status = exc.status_code if isinstance(exc, StarletteHTTPException) else 500
+        if status == 400:
+            # Starlette's "error parsing the body": bad UTF-8, JSON too deep or a number too long to parse.
+            return _error(422, "ValidationError", "the request body is not valid UTF-8 JSON")
+        return _error(status, "HTTPError", str(getattr(exc, "detail", "")) or "request failed")
+
     async def internal(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
         return _error(500, "InternalError", "internal error; the server log has the details")
 
     handlers: dict[type[Exception], Handler] = {
         RagError: input_error,
+        StarletteHTTPException: http_error,
         RequestValidationError: invalid,
         Exception: internal,
     }

@@ -216,3 +216,40 @@ def test_no_server_errors_on_generated_input(app: FastAPI) -> None:
             assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"
 
         no_5xx()
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'{"question": "\xff\xfe road"}', "application/json"),
+        (b'{"question": "road", "x": ' + b"[" * 20_000 + b"]" * 20_000 + b"}", "application/json"),
+        (b'{"question": "road", "top_k": ' + b"9" * 5000 + b"}", "application/json"),
+        ('{"question": "caf\u00e9"}'.encode("latin-1"), "application/json; charset=latin-1"),
+        (b'{"question": "road", "top_k": true}', "application/json"),
+        (b'{"question": "road", "stream": 0.0}', "application/json"),
+    ],
+    ids=["bad-utf8", "deep-json", "long-number", "latin-1", "bool-for-int", "float-for-bool"],
+)
+def test_malformed_bodies_get_422_with_an_error_body(client: TestClient, body: bytes, content_type: str) -> None:
+    r = client.post("/v1/ask", content=body, headers={"content-type": content_type})
+    assert r.status_code == 422, r.text
+    assert "error" in r.json() and "detail" not in r.json()
+
+
+@pytest.mark.e2e
+def test_chunked_body_over_the_limit_is_413(client: TestClient) -> None:
+    def pieces() -> Iterator[bytes]:
+        yield b'{"question": "'
+        for _ in range(100):
+            yield b"a" * 1000
+        yield b'"}'
+
+    r = client.post("/v1/ask", content=pieces(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["type"] == "TooLarge"
+
+
+@pytest.mark.e2e
+def test_unknown_methods_get_405(client: TestClient) -> None:
+    for path in ("/v1/ask", "/", "/gradio_api/info"):
+        assert client.request("TRACE", path).status_code == 405
