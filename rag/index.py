@@ -1,13 +1,15 @@
 """Persist and load the index: FAISS files for chunks and sentences, their metadata (JSON), means, manifest.
 
-A build is written into a temporary folder beside the target and swapped in with `os.replace`, so a
-crash never leaves a half-written index. Loading checks the manifest: another corpus, embedder or chunk
-setting raises `IndexStaleError` (the pipeline rebuilds), a file that fails its checksum or cannot be
-parsed raises `IndexCorruptError`.
+A build is written into a temporary folder beside the target and swapped in with two renames (the old index
+aside, the new one in), under a file lock, so a crash never leaves a half-written index; the next start
+finishes or rolls back an interrupted swap and removes stale build folders (`recover_interrupted`). Loading
+checks the manifest: another corpus, embedder, setting or code version raises `IndexStaleError`, a file that
+fails its checksum or cannot be parsed raises `IndexCorruptError`; the pipeline rebuilds on either.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -16,6 +18,8 @@ import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -147,10 +151,46 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+@contextmanager
+def write_lock(target: Path) -> Iterator[None]:
+    """Exclusive across processes for writes to `target`; the OS releases it when its holder dies."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (target.parent / f".{target.name}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def recover_interrupted(target: Path) -> None:
+    """Finish what a killed build of `target` left.
+
+    Restore the old index if the swap stopped between its two renames, and remove the build and old folders
+    that nobody is writing any more (the write lock is free, so no build is running).
+    """
+    if not target.parent.is_dir():
+        return
+    with write_lock(target):
+        olds = sorted(target.parent.glob(f".{target.name}-old-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+        if not target.exists():
+            for old in olds:
+                if (old / "index" / MANIFEST_FILE).is_file():
+                    os.replace(old / "index", target)
+                    log.warning("restored the index that an interrupted build had moved aside to %s", old)
+                    break
+        for stale in [*target.parent.glob(f".{target.name}-build-*"), *olds]:
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def save_index(target: Path, stored: StoredIndex) -> None:
     """Write the index atomically into `target` (replacing what was there); `stored.manifest` is completed."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".index-build-", dir=target.parent))
+    with write_lock(target):
+        _save(target, stored)
+
+
+def _save(target: Path, stored: StoredIndex) -> None:
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}-build-", dir=target.parent))
     vectors, chunks, means = stored.vectors, stored.chunks, stored.means
     try:
         faiss.write_index(vectors, str(work / FAISS_FILE))
@@ -173,7 +213,7 @@ def save_index(target: Path, stored: StoredIndex) -> None:
         (work / MANIFEST_FILE).write_text(json.dumps(full, indent=2, ensure_ascii=False), "utf-8")
         old = None
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=".index-old-", dir=target.parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
             os.replace(target, old / "index")
         os.replace(work, target)
         if old is not None:
@@ -188,13 +228,13 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     """The manifest; IndexStaleError when there is none, IndexCorruptError when it is unreadable."""
     path = folder / MANIFEST_FILE
     if not path.is_file():
-        raise IndexStaleError(f"no index at {folder}; build it with `rag index`")
+        raise IndexStaleError(f"no index at {folder} yet")
     try:
         manifest = json.loads(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IndexCorruptError(f"{path} is unreadable ({exc}); rebuild with `rag index --rebuild`") from exc
+        raise IndexCorruptError(f"{path} is unreadable ({exc})") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise IndexStaleError(f"{path} is from another index format; rebuilding")
+        raise IndexStaleError(f"{path} is from another index format")
     return manifest
 
 
@@ -203,20 +243,22 @@ def check_fresh(manifest: dict[str, Any], expected: dict[str, Any]) -> None:
     for key, want in expected.items():
         have = manifest.get(key)
         if have != want:
-            raise IndexStaleError(f"index was built with another {key}; rebuilding")
+            raise IndexStaleError(f"index was built with another {key}")
 
 
 def load_index(folder: Path, expected: dict[str, Any], settings: Settings) -> StoredIndex:
     """Load and verify an index written by `save_index`."""
     manifest = read_manifest(folder)
     check_fresh(manifest, expected)
-    files = manifest.get("files", {})
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise IndexCorruptError(f"{folder / MANIFEST_FILE} lists no file checksums")
     for name in DATA_FILES:
         path = folder / name
         if not path.is_file():
-            raise IndexCorruptError(f"{path} is missing; rebuild with `rag index --rebuild`")
+            raise IndexCorruptError(f"{path} is missing")
         if sha256_file(path) != files.get(name):
-            raise IndexCorruptError(f"{path} does not match its checksum; rebuild with `rag index --rebuild`")
+            raise IndexCorruptError(f"{path} does not match its checksum")
     try:
         vectors = faiss.read_index(str(folder / FAISS_FILE))
         tune_search(vectors, settings)
@@ -227,9 +269,7 @@ def load_index(folder: Path, expected: dict[str, Any], settings: Settings) -> St
         raw = json.loads((folder / MEANS_FILE).read_text("utf-8"))
         means = LanguageMeans(passage=raw["passage"], query=raw["query"], sentence=raw["sentence"])
     except (RuntimeError, TypeError, KeyError, ValueError) as exc:
-        raise IndexCorruptError(
-            f"index at {folder} cannot be parsed ({exc}); rebuild with `rag index --rebuild`"
-        ) from exc
+        raise IndexCorruptError(f"index at {folder} cannot be parsed ({exc})") from exc
     if vectors.ntotal != len(chunks) or vectors.ntotal != manifest.get("vector_count"):
         raise IndexCorruptError(f"index at {folder} has {vectors.ntotal} vectors for {len(chunks)} chunks; rebuild")
     if sentence_vectors.ntotal != len(sentences):

@@ -17,8 +17,8 @@ from rag.chunking import SENTENCE_VERSION, chunk_corpus, corpus_sentences, make_
 from rag.corpus import CLEANING_VERSION, load_corpus
 from rag.data import Answer, Chunk, Document, Hit, Sentence
 from rag.embedding import Embedder, load_embedder
-from rag.errors import IndexStaleError, InputError
-from rag.index import LanguageMeans, StoredIndex, load_index, make_faiss_index, save_index
+from rag.errors import CorpusError, IndexCorruptError, IndexStaleError, InputError
+from rag.index import LanguageMeans, StoredIndex, load_index, make_faiss_index, recover_interrupted, save_index
 from rag.lexical import LexicalIndex
 from rag.offline import force_offline, install_tiktoken_encodings
 from rag.retrieval import Retrieval, Retriever, centre
@@ -33,8 +33,19 @@ def expected_manifest(settings: Settings, embedder: Embedder, docs: list[Documen
     return {
         "embedder": embedder.id,
         "dimension": embedder.dim,
+        "embedding": {
+            "query_prefix": settings.query_prefix,
+            "passage_prefix": settings.passage_prefix,
+            "max_seq_length": settings.max_seq_length,
+        },
         "index_type": settings.index_type,
+        "index_params": {
+            "auto_flat_max": settings.auto_flat_max,
+            "hnsw_m": settings.hnsw_m,
+            "hnsw_ef_construction": settings.hnsw_ef_construction,
+        },
         "centered": settings.center_embeddings,
+        "centering": {"sample": settings.centering_sample, "min_language_chunks": settings.min_language_chunks},
         "chunking": {
             "cleaning": CLEANING_VERSION,
             "encoding": settings.tiktoken_encoding,
@@ -114,6 +125,9 @@ def build_index(
         settings.chunk_tokens, settings.chunk_overlap, settings.tiktoken_encoding, settings.cache_dir / "tiktoken"
     )
     chunks = chunk_corpus(docs, splitter)
+    if not chunks:
+        names = ", ".join(d.name for d in docs)
+        raise CorpusError(f"the corpus at {settings.corpus_dir} holds no text to index ({names}); add documents")
     sentences = corpus_sentences(docs, settings.sentence_max_chars, settings.min_sentence_chars)
     log.info("split %d documents into %d chunks and %d sentences", len(docs), len(chunks), len(sentences))
     t1 = time.perf_counter()
@@ -172,11 +186,12 @@ class Pipeline:
         docs = list(load_corpus(settings.corpus_dir))
         expected = expected_manifest(settings, embedder, docs)
         stored = None
+        recover_interrupted(settings.index_dir)
         if not rebuild:
             try:
                 stored = load_index(settings.index_dir, expected, settings)
-            except IndexStaleError as exc:
-                log.warning("%s", exc)
+            except (IndexStaleError, IndexCorruptError) as exc:
+                log.warning("%s; rebuilding", exc)
         if stored is None:
             stored = build_index(settings, embedder, docs)
         lexical = LexicalIndex([c.clean for c in stored.chunks])

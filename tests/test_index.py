@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import faiss
@@ -10,10 +14,17 @@ import pytest
 from rag import Pipeline, Settings
 from rag.corpus import load_corpus
 from rag.errors import IndexCorruptError, IndexStaleError, InputError
-from rag.index import CHUNKS_FILE, MANIFEST_FILE, load_index, make_faiss_index, resolve_index_type
+from rag.index import (
+    CHUNKS_FILE,
+    MANIFEST_FILE,
+    load_index,
+    make_faiss_index,
+    recover_interrupted,
+    resolve_index_type,
+)
 from rag.pipeline import expected_manifest
 
-from .conftest import FakeEmbedder
+from .conftest import ROOT, FakeEmbedder
 
 
 def test_round_trip(settings: Settings, fake_pipe: Pipeline) -> None:
@@ -71,16 +82,135 @@ def test_other_chunk_settings_are_stale(settings: Settings, fake_pipe: Pipeline)
         )
 
 
-def test_corrupt_file_is_reported(settings: Settings, fake_pipe: Pipeline) -> None:
+def _expected(settings: Settings) -> dict[str, object]:
+    return expected_manifest(settings, FakeEmbedder(), list(load_corpus(settings.corpus_dir)))
+
+
+def test_corrupt_file_is_named_and_rebuilt(
+    settings: Settings, fake_pipe: Pipeline, caplog: pytest.LogCaptureFixture
+) -> None:
     path = settings.index_dir / CHUNKS_FILE
     path.write_text(path.read_text().replace("Silk", "Milk"))
     with pytest.raises(IndexCorruptError, match=r"chunks\.json does not match its checksum"):
-        Pipeline.load(settings, embedder=FakeEmbedder())
+        load_index(settings.index_dir, _expected(settings), settings)
+    again = Pipeline.load(settings, embedder=FakeEmbedder())
+    assert "chunks.json does not match its checksum; rebuilding" in caplog.text
+    assert again.stored.chunks == fake_pipe.stored.chunks
+
+
+@pytest.mark.parametrize("field", ["files", "vector_count", "format", "corpus", "embedder", "chunking", "embedding"])
+@pytest.mark.parametrize("value", ["missing", None, [], "text", 7])
+def test_a_wrong_or_missing_manifest_field_rebuilds(
+    settings: Settings, fake_pipe: Pipeline, field: str, value: object
+) -> None:
+    path = settings.index_dir / MANIFEST_FILE
+    manifest = json.loads(path.read_text())
+    if value == "missing":
+        del manifest[field]
+    else:
+        manifest[field] = value
+    path.write_text(json.dumps(manifest))
+    with pytest.raises((IndexStaleError, IndexCorruptError)):
+        load_index(settings.index_dir, _expected(settings), settings)
+    again = Pipeline.load(settings, embedder=FakeEmbedder())
+    assert again.stored.chunks == fake_pipe.stored.chunks
+    load_index(settings.index_dir, _expected(settings), settings)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"query_prefix": "q: "},
+        {"passage_prefix": "p: "},
+        {"max_seq_length": 256},
+        {"centering_sample": 8},
+        {"min_language_chunks": 2},
+        {"center_embeddings": False},
+        {"index_type": "hnsw"},
+        {"hnsw_m": 8},
+        {"hnsw_ef_construction": 40},
+        {"auto_flat_max": 10},
+        {"tiktoken_encoding": "o200k_base"},
+        {"chunk_tokens": 64},
+        {"chunk_overlap": 8},
+        {"sentence_max_chars": 100},
+        {"min_sentence_chars": 5},
+    ],
+)
+def test_every_setting_that_changes_stored_vectors_makes_the_index_stale(
+    settings: Settings, fake_pipe: Pipeline, change: dict[str, object]
+) -> None:
+    with pytest.raises(IndexStaleError, match="index was built with another"):
+        load_index(settings.index_dir, _expected(settings.model_copy(update=change)), settings)
+
+
+def test_an_interrupted_swap_is_rolled_back_without_a_rebuild(settings: Settings, fake_pipe: Pipeline) -> None:
+    before = json.loads((settings.index_dir / MANIFEST_FILE).read_text())["created"]
+    aside = settings.index_dir.parent / f".{settings.index_dir.name}-old-killed"
+    aside.mkdir()
+    settings.index_dir.rename(aside / "index")
+    (settings.index_dir.parent / f".{settings.index_dir.name}-build-killed").mkdir()
+    recover_interrupted(settings.index_dir)
+    assert json.loads((settings.index_dir / MANIFEST_FILE).read_text())["created"] == before
+    assert sorted(p.name for p in settings.index_dir.parent.iterdir() if p.name.startswith(".index-")) == []
+    load_index(settings.index_dir, _expected(settings), settings)
+
+
+KILLED_BUILD = """
+import sys, time
+sys.path.insert(0, {root!r})
+from pathlib import Path
+from rag import Settings
+from rag.corpus import load_corpus
+from rag.offline import force_offline, install_tiktoken_encodings
+from rag.pipeline import build_index
+from tests.conftest import FakeEmbedder
+s = Settings(corpus_dir=Path({corpus!r}), index_dir=Path({index!r}), cache_dir=Path({cache!r}), min_language_chunks=1)
+force_offline()
+install_tiktoken_encodings(s.cache_dir / "tiktoken")
+docs = list(load_corpus(s.corpus_dir))
+embedder = FakeEmbedder()
+print("ready", flush=True)
+t0 = time.perf_counter()
+build_index(s, embedder, docs)
+print("done", time.perf_counter() - t0, flush=True)
+"""
+
+
+def test_sigkill_at_twenty_points_of_a_build_leaves_the_old_or_the_new_index(
+    settings: Settings, fake_pipe: Pipeline
+) -> None:
+    script = KILLED_BUILD.format(
+        root=str(ROOT),
+        corpus=str(settings.corpus_dir),
+        index=str(settings.index_dir),
+        cache=str(settings.cache_dir),
+    )
+
+    def start() -> subprocess.Popen[str]:
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        return proc
+
+    full = start()
+    assert full.stdout is not None
+    duration = float(full.stdout.readline().split()[1])
+    assert full.wait(30) == 0
+    for point in range(20):
+        proc = start()
+        time.sleep(duration * point / 19)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        recover_interrupted(settings.index_dir)
+        stored = load_index(settings.index_dir, _expected(settings), settings)
+        assert stored.chunks == fake_pipe.stored.chunks
+        leftovers = [p.name for p in settings.index_dir.parent.iterdir() if p.name.startswith(".index-")]
+        assert leftovers == [], (point, leftovers)
 
 
 def test_unreadable_manifest_is_corrupt(settings: Settings, fake_pipe: Pipeline) -> None:
     (settings.index_dir / MANIFEST_FILE).write_text("{not json")
-    with pytest.raises(IndexCorruptError, match="rebuild with `rag index --rebuild`"):
+    with pytest.raises(IndexCorruptError, match=r"manifest\.json is unreadable"):
         load_index(
             settings.index_dir,
             expected_manifest(settings, FakeEmbedder(), list(load_corpus(settings.corpus_dir))),

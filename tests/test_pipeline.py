@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rag import Answer, Pipeline, Settings
-from rag.errors import InputError
+from rag.errors import CorpusError, InputError
 
 from .conftest import FakeEmbedder
 
@@ -45,3 +47,14 @@ def test_any_question_gets_an_answer_or_an_input_error(module_pipe: Pipeline, qu
     assert answer.language in ("en", "zh")
     for c in answer.citations:
         assert module_pipe.documents[c.doc].text[c.start : c.end] == c.text
+
+
+def test_a_corpus_with_no_text_is_a_clear_error_and_saves_nothing(tmp_path: Path, shared_cache: Path) -> None:
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    (folder / "blank.txt").write_bytes(b"")
+    (folder / "spaces.md").write_text("  \n\n ", "utf-8")
+    config = Settings(corpus_dir=folder, index_dir=tmp_path / "index", cache_dir=shared_cache)
+    with pytest.raises(CorpusError, match=r"holds no text to index \(blank.txt, spaces.md\)"):
+        Pipeline.load(config, embedder=FakeEmbedder())
+    assert not (tmp_path / "index").exists()
