@@ -221,6 +221,8 @@ def validate(dataset: Path, corpus: Corpus = None) -> None:
 def main() -> None:
     """Entry point: run the app, turning the project's errors into a message and exit code 2."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # The project's own progress and start-up messages; other libraries stay at warnings.
+    logging.getLogger("rag").setLevel(logging.INFO)
     try:
         # Without standalone mode click returns an Exit's code instead of raising it.
         code = app(standalone_mode=False)

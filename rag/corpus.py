@@ -11,7 +11,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from rag.data import Document
+import numpy as np
+
+from rag.data import Document, OffsetMap
 from rag.errors import CorpusError
 from rag.text import CJK_RANGES, detect_language
 
@@ -36,47 +38,80 @@ WRAPPED_LINE = re.compile(
 OPTION_TERM = re.compile(r"^([ \t]*)-{1,2}[A-Za-z0-9][^\n]{0,80}?([ \t]*\n\1[ \t]+)(?=\S)", re.M)
 
 
-def _rewrite(text: str, drop: set[int], spaces: set[int]) -> tuple[str, list[int]]:
-    """`text` without the characters at `drop`, those at `spaces` turned into a space; and the kept offsets."""
-    kept = [i for i in range(len(text)) if i not in drop]
-    return "".join(" " if i in spaces else text[i] for i in kept), kept
+def _apply(text: str, edits: list[tuple[int, int, str]]) -> tuple[str, OffsetMap]:
+    """`text` with each [start, end) replaced by "" or by one character standing for text[start], and the map.
+
+    Edits come sorted; one that overlaps the edit before it is skipped. The map takes the result's offsets back
+    to `text`'s.
+    """
+    if not edits:
+        return text, OffsetMap.identity(len(text))
+    pieces: list[str] = []
+    starts, origins = [0], [0]
+    pos = new = 0
+    for start, end, replacement in edits:
+        if start < pos:
+            continue
+        pieces.append(text[pos:start])
+        new += start - pos
+        if replacement:
+            pieces.append(replacement)
+            starts.append(new)
+            origins.append(start)
+            new += 1
+        starts.append(new)
+        origins.append(end)
+        pos = end
+    pieces.append(text[pos:])
+    # Where two run starts coincide (an edit at offset 0, or a replacement right after a deletion), the last wins.
+    keep = [i for i in range(len(starts)) if i + 1 == len(starts) or starts[i + 1] != starts[i]]
+    runs = OffsetMap(
+        np.asarray([starts[i] for i in keep], dtype=np.int64),
+        np.asarray([origins[i] for i in keep], dtype=np.int64),
+        new + len(text) - pos + 1,
+    )
+    return "".join(pieces), runs
 
 
-def _wrapped_breaks(text: str) -> tuple[set[int], set[int]]:
-    """Offsets to drop and to turn into a space so that hard-wrapped lines read as one line."""
-    drop: set[int] = set()
-    spaces: set[int] = set()
+def _wrapped_breaks(text: str) -> list[tuple[int, int, str]]:
+    """Edits that make hard-wrapped lines and option lines read as one line: the break becomes one space."""
+    edits = []
     for m in WRAPPED_LINE.finditer(text):
         line_start = text.rfind("\n", 0, m.start()) + 1
-        if len(text[line_start : m.start()].strip()) < WRAP_MIN_CHARS:
-            continue
-        spaces.add(m.start())
-        drop.update(range(m.start() + 1, m.end()))
-    for m in OPTION_TERM.finditer(text):
-        spaces.add(m.start(2))
-        drop.update(range(m.start(2) + 1, m.end(2)))
-    return drop, spaces
+        if len(text[line_start : m.start()].strip()) >= WRAP_MIN_CHARS:
+            edits.append((m.start(), m.end(), " "))
+    edits += [(m.start(2), m.end(2), " ") for m in OPTION_TERM.finditer(text)]
+    return sorted(edits)
 
 
-def clean_text(text: str) -> tuple[str, tuple[int, ...]]:
-    """Drop OCR noise, then join broken Chinese and wrapped lines; return the cleaned text and the origin map.
+def clean_text(text: str) -> tuple[str, OffsetMap]:
+    """Drop OCR noise, then join broken Chinese and wrapped lines; return the cleaned text and the offset map.
 
-    `origin[i]` is the offset in `text` of the cleaned character i; a final entry holds `len(text)`.
+    `origin[i]` is the offset in `text` of the cleaned character i; `origin[len(clean)]` is `len(text)`.
     """
-    denoised, first = _rewrite(text, {m.start() for m in OCR_NOISE.finditer(text)}, set())
-    breaks = {i for m in BROKEN_LINE.finditer(denoised) for i in range(m.start(), m.end())}
-    joined, second = _rewrite(denoised, breaks, set())
-    clean, third = _rewrite(joined, *_wrapped_breaks(joined))
-    return clean, (*(first[second[i]] for i in third), len(text))
+    # Each pass replaces the text it was given, so a large file is held about three times at most.
+    denoised, first = _apply(text, [(m.start(), m.end(), "") for m in OCR_NOISE.finditer(text)])
+    joined, second = _apply(denoised, [(m.start(), m.end(), "") for m in BROKEN_LINE.finditer(denoised)])
+    del denoised
+    clean, third = _apply(joined, _wrapped_breaks(joined))
+    return clean, third.then(second).then(first)
 
 
-def load_document(path: Path, name: str | None = None) -> Document:
-    """Read one corpus file; a file that is not UTF-8 raises CorpusError naming it."""
+def load_document(path: Path, name: str | None = None, max_bytes: int | None = None) -> Document:
+    """Read one corpus file; a file that is not UTF-8, or larger than `max_bytes`, raises CorpusError naming it."""
+    size = path.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        raise CorpusError(
+            f"{path} is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.1f} MiB (RAG_MAX_FILE_BYTES). "
+            "Split the file or raise the limit."
+        )
     raw = path.read_bytes()
+    sha256 = hashlib.sha256(raw).hexdigest()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CorpusError(f"{path} is not valid UTF-8 (byte {exc.start}); convert it, e.g. `iconv -t UTF-8`") from exc
+    del raw
     clean, origin = clean_text(text)
     return Document(
         name=name or path.name,
@@ -84,7 +119,7 @@ def load_document(path: Path, name: str | None = None) -> Document:
         clean=clean,
         origin=origin,
         language=detect_language(clean),
-        sha256=hashlib.sha256(raw).hexdigest(),
+        sha256=sha256,
     )
 
 
@@ -104,7 +139,7 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
     return files
 
 
-def load_corpus(corpus_dir: Path) -> Iterator[Document]:
-    """Every document of the corpus folder, in name order."""
+def load_corpus(corpus_dir: Path, max_bytes: int | None = None) -> Iterator[Document]:
+    """Every document of the corpus folder, in name order (files over `max_bytes` raise CorpusError)."""
     for path in corpus_files(corpus_dir):
-        yield load_document(path)
+        yield load_document(path, max_bytes=max_bytes)

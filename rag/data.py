@@ -5,6 +5,61 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
+
+class OffsetMap:
+    """Offsets in a cleaned text → offsets in its original, kept as runs so memory grows with the edits only.
+
+    Cleaning deletes characters and turns some into one space; between two edits the offsets advance together.
+    Run k starts at cleaned offset `starts[k]`, which came from original offset `origins[k]`. `map[i]` is the
+    original offset of cleaned character i, and `map[len(clean)]` is `len(original)`.
+    """
+
+    __slots__ = ("length", "origins", "starts")
+
+    def __init__(self, starts: np.ndarray, origins: np.ndarray, length: int) -> None:
+        self.starts = starts
+        self.origins = origins
+        self.length = length
+
+    @classmethod
+    def identity(cls, length: int) -> OffsetMap:
+        """The map of a text that cleaning left as it was."""
+        return cls(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), length + 1)
+
+    def at(self, offsets: np.ndarray) -> np.ndarray:
+        """Original offsets of many cleaned offsets at once."""
+        k = np.searchsorted(self.starts, offsets, side="right") - 1
+        return self.origins[k] + (offsets - self.starts[k])
+
+    def __getitem__(self, i: int) -> int:
+        if not 0 <= i < self.length:
+            raise IndexError(i)
+        return int(self.at(np.asarray([i]))[0])
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, OffsetMap)
+            and self.length == other.length
+            and np.array_equal(self.starts, other.starts)
+            and np.array_equal(self.origins, other.origins)
+        )
+
+    def then(self, inner: OffsetMap) -> OffsetMap:
+        """The map of a second cleaning pass (`self`: its offsets → the first pass's text) composed with `inner`."""
+        # Inner run starts that fall inside one of this map's runs split it; those that fall into deleted text
+        # do not matter.
+        lengths = np.diff(np.append(self.starts, self.length))
+        k = np.searchsorted(self.origins, inner.starts, side="right") - 1
+        inside = (k >= 0) & (inner.starts < self.origins[np.maximum(k, 0)] + lengths[np.maximum(k, 0)])
+        splits = self.starts[k[inside]] + (inner.starts[inside] - self.origins[k[inside]])
+        starts = np.union1d(self.starts, splits)
+        return OffsetMap(starts, inner.at(self.at(starts)), self.length)
+
 
 @dataclass(frozen=True)
 class Document:
@@ -14,7 +69,7 @@ class Document:
     text: str
     clean: str
     # origin[i] is the offset in `text` of clean[i]; len(origin) == len(clean) + 1 (end sentinel).
-    origin: tuple[int, ...]
+    origin: OffsetMap
     language: str
     sha256: str
 

@@ -26,6 +26,7 @@ from rag.settings import Settings
 from rag.text import UNSAFE_CHARS
 
 log = logging.getLogger(__name__)
+PROGRESS_SECONDS = 5.0
 
 
 def expected_manifest(settings: Settings, embedder: Embedder, docs: list[Document]) -> dict[str, Any]:
@@ -66,11 +67,19 @@ def embed_passages(embedder: Embedder, texts: list[str], batch_size: int, desc: 
     """
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    # Outside a terminal (a service log, CI) the bar is off; a log line every few seconds says how far it got.
+    t0 = last = time.monotonic()
     with tqdm(total=len(texts), desc=desc, unit="text", disable=None) as bar:
         for i in range(0, len(order), batch_size):
             rows = order[i : i + batch_size]
             out[rows] = embedder.encode_passages([texts[r] for r in rows])
             bar.update(len(rows))
+            now = time.monotonic()
+            if bar.disable and now - last >= PROGRESS_SECONDS:
+                done = i + len(rows)
+                rate = done / (now - t0)
+                log.info("%s: %d/%d (%.0f%%), %.1f texts/s", desc, done, len(texts), 100 * done / len(texts), rate)
+                last = now
     return out
 
 
@@ -183,7 +192,7 @@ class Pipeline:
         force_offline()
         install_tiktoken_encodings(settings.cache_dir / "tiktoken")
         embedder = embedder or load_embedder(settings)
-        docs = list(load_corpus(settings.corpus_dir))
+        docs = list(load_corpus(settings.corpus_dir, settings.max_file_bytes))
         expected = expected_manifest(settings, embedder, docs)
         stored = None
         recover_interrupted(settings.index_dir)
@@ -191,7 +200,7 @@ class Pipeline:
             try:
                 stored = load_index(settings.index_dir, expected, settings)
             except (IndexStaleError, IndexCorruptError) as exc:
-                log.warning("%s; rebuilding", exc)
+                log.warning("%s; building the index from %s", exc, settings.corpus_dir)
         if stored is None:
             stored = build_index(settings, embedder, docs)
         lexical = LexicalIndex([c.clean for c in stored.chunks])

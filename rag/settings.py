@@ -86,8 +86,9 @@ class Settings(BaseSettings):
     # Evaluation: embedding similarity from which a paraphrased claim counts as backed by its citations.
     faithfulness_threshold: float = Field(default=0.88, ge=0.0, le=1.0)
 
-    # Input limits.
+    # Input limits: the question, and each corpus file (larger ones are refused with a message naming them).
     max_question_chars: int = Field(default=1000, ge=10)
+    max_file_bytes: int = Field(default=64 * 2**20, ge=1)
 
     # HTTP service: bind address, request body limit, and an optional bearer token for every /v1 route.
     host: str = "127.0.0.1"

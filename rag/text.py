@@ -52,11 +52,12 @@ ANSWER_TYPES = {"year": YEAR, "quantity": QUANTITY}
 
 def detect_language(text: str) -> str:
     """'zh' when CJK characters make up a fair share of the letters, else 'en'."""
-    cjk = len(CJK.findall(text))
+    # Counted match by match: a list of every character of a large file would cost far more than the file.
+    cjk = sum(1 for _ in CJK.finditer(text))
     if cjk == 0:
         return "en"
     # A Chinese character carries about a word's meaning, so compare characters with words.
-    latin_words = len(LATIN_WORD.findall(text))
+    latin_words = sum(1 for _ in LATIN_WORD.finditer(text))
     return "zh" if cjk / (cjk + latin_words) >= ZH_RATIO else "en"
 
 

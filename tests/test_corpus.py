@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,8 @@ def test_clean_maps_back_to_original(text: str) -> None:
     clean, origin = clean_text(text)
     assert len(origin) == len(clean) + 1
     assert all(text[origin[i]] == ch for i, ch in enumerate(clean))
-    assert list(origin[:-1]) == sorted(origin[:-1])
+    offsets = [origin[i] for i in range(len(clean))]
+    assert offsets == sorted(offsets) and origin[len(clean)] == len(text)
 
 
 @given(TEXT)
@@ -79,3 +82,38 @@ def test_hard_wrapped_lines_are_joined_with_exact_offsets() -> None:
     assert "line\n   2. second" in clean and "DESCRIPTION\n" in clean
     for i, ch in enumerate(clean):
         assert ch == text[origin[i]] or (ch == " " and text[origin[i]].isspace())
+
+
+MEASURE_LOAD = """
+import resource, sys
+from pathlib import Path
+from rag.corpus import load_document
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+doc = load_document(Path(sys.argv[1]))
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) * 1024, len(doc.clean))
+"""
+
+
+def test_loading_a_50_mb_file_takes_under_ten_times_its_size(tmp_path: Path) -> None:
+    block = (
+        "The resolver is a set of routines in the C library that provide access to the Internet\n"
+        "Domain Name System (DNS). Up to three name servers may be listed, one per keyword, and\n"
+        "the resolver library queries them in the order listed.\n\n"
+        + "中国在2001年正式加入世界贸易组织，对外开放进入新阶段。" * 3
+        + "\n\n"
+    )
+    path = tmp_path / "big.txt"
+    size = 50 * 2**20
+    path.write_text(block * (size // len(block.encode()) + 1), "utf-8")
+    done = subprocess.run([sys.executable, "-c", MEASURE_LOAD, str(path)], capture_output=True, text=True, check=True)
+    grown, clean_chars = (int(x) for x in done.stdout.split())
+    assert clean_chars > 0
+    assert grown < 10 * path.stat().st_size, f"{grown / 2**20:.0f} MiB for a {path.stat().st_size / 2**20:.0f} MiB file"
+
+
+def test_a_file_over_the_size_limit_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "huge.txt"
+    path.write_text("word " * 1000, "utf-8")
+    with pytest.raises(CorpusError, match=r"huge.txt is 0.0 MiB; the limit is 0.0 MiB \(RAG_MAX_FILE_BYTES\)"):
+        load_document(path, max_bytes=100)

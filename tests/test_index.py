@@ -94,7 +94,7 @@ def test_corrupt_file_is_named_and_rebuilt(
     with pytest.raises(IndexCorruptError, match=r"chunks\.json does not match its checksum"):
         load_index(settings.index_dir, _expected(settings), settings)
     again = Pipeline.load(settings, embedder=FakeEmbedder())
-    assert "chunks.json does not match its checksum; rebuilding" in caplog.text
+    assert "chunks.json does not match its checksum; building the index from" in caplog.text
     assert again.stored.chunks == fake_pipe.stored.chunks
 
 
