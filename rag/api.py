@@ -22,11 +22,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag.auth import TokenGate
 from rag.data import Answer
 from rag.errors import InputError, RagError
+from rag.limits import Admission, BodyLimit
 from rag.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -134,61 +134,6 @@ class Status(BaseModel):
     sentences: int
     embedder: str
     corpus_hash: str
-
-
-class BodyLimit:
-    """Reject request bodies over `limit` bytes with 413, declared or chunked, and methods no route serves with 405.
-
-    The body is read here, up to the limit, before the app sees it: an app that reads it itself turns a limit
-    hit into its own 400.
-    """
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on with its body, unless the body is over the limit or the method is unknown."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if scope["method"] not in METHODS:
-            await _json(send, 405, "MethodNotAllowed", f"{scope['method']} is not served; use {', '.join(METHODS)}")
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await _json(send, 413, "TooLarge", f"request body over {self.limit} bytes")
-            return
-        body = bytearray()
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.limit:
-                await _json(send, 413, "TooLarge", f"request body over {self.limit} bytes")
-                return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": bytes(body), "more_body": False}
-
-        await self.app(scope, replay, send)
-
-
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-
-
-async def _json(send: Send, status: int, kind: str, message: str) -> None:
-    body = json.dumps({"error": {"type": kind, "message": message}}).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": body})
 
 
 def _error(status: int, kind: str, message: str) -> JSONResponse:
@@ -320,8 +265,15 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
         from ui.app import build_ui
 
         app = gr.mount_gradio_app(app, build_ui(pipe), path="/")
+    # The last added runs first: the token gate, then the body limit, then admission, so that neither a request
+    # without the token nor a slow upload holds one of the slots.
+    app.add_middleware(
+        Admission,
+        max_in_flight=settings.max_in_flight,
+        max_queue=settings.max_queue,
+        queue_timeout_s=settings.queue_timeout_s,
+    )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    # Added last, so it runs first: nothing below it sees a request without the token.
     app.add_middleware(TokenGate, token=settings.api_token.get_secret_value() if settings.api_token else None)
     return app
 

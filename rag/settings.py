@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Back-pressure: requests served at once, how many more may wait for a slot and for how long; past that, 503
+    # with Retry-After (bench/locustfile.py measures it).
+    max_in_flight: int = Field(default=8, ge=1)
+    max_queue: int = Field(default=8, ge=0)
+    queue_timeout_s: float = Field(default=2.0, gt=0)
     api_token: SecretStr | None = None
 
     @field_validator("chunk_overlap")
