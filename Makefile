@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install browser run test unit e2e eval lint format clean
+.PHONY: install browser run test unit e2e eval lint fuzz fuzz-quick format clean
+FUZZ_TARGETS := tests/fuzz/fuzz_question.py tests/fuzz/fuzz_text.py
+FUZZ_FLAGS := -max_len=512 -len_control=0
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +31,15 @@ run: install
 
 test: install lint browser
 	$(BIN)/pytest
+	$(MAKE) fuzz-quick
 	$(MAKE) eval
+
+# A short fuzz with a fixed seed (make test), and a longer one to run by hand.
+fuzz-quick: install
+	for t in $(FUZZ_TARGETS); do $(BIN)/python $$t -runs=3000 -seed=1 $(FUZZ_FLAGS) || exit 1; done
+
+fuzz: install
+	for t in $(FUZZ_TARGETS); do $(BIN)/python $$t -max_total_time=300 $(FUZZ_FLAGS) || exit 1; done
 
 unit: install
 	$(BIN)/pytest -m "not e2e"

@@ -74,12 +74,22 @@ def chunk_document(doc: Document, splitter: RecursiveCharacterTextSplitter, firs
     """Chunks of one document; each chunk's `text` equals `doc.text[start:end]` exactly."""
     chunks: list[Chunk] = []
     cursor = 0
-    pieces = [p for whole in splitter.split_text(doc.clean) for p in _within_budget(whole, splitter)]
-    for piece in pieces:
-        at = doc.clean.find(piece, cursor)
+    placed: list[tuple[int, str]] = []
+    # Wholes overlap and never start before the one before them (one may start at the same place, when the one
+    # before lies inside the overlap); each is found from there, and its halves inside it.
+    for whole in splitter.split_text(doc.clean):
+        at = doc.clean.find(whole, cursor)
         if at < 0:
             raise AssertionError(f"splitter returned text not found in {doc.name}")
-        cursor = at + 1
+        if placed and placed[-1] == (at, whole):
+            continue
+        cursor = at
+        offset = 0
+        for piece in _within_budget(whole, splitter):
+            offset = whole.index(piece, offset)
+            placed.append((at + offset, piece))
+            offset += len(piece)
+    for at, piece in placed:
         if not CONTENT.search(piece):
             continue
         start, end = doc.span(at, at + len(piece))
