@@ -7,18 +7,23 @@ STAMP := $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install browser run test unit e2e eval lint fuzz fuzz-quick format clean
+.PHONY: install lock browser run test unit e2e eval lint fuzz fuzz-quick format clean
 FUZZ_TARGETS := tests/fuzz/fuzz_question.py tests/fuzz/fuzz_text.py
 FUZZ_FLAGS := -max_len=512 -len_control=0
 
-$(STAMP): pyproject.toml
+# requirements.lock pins every package to the versions the tests passed with (torch apart: it comes first, pinned).
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -c requirements.lock -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# After a change of dependencies: install, test, then record what was tested.
+lock: install
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^torch==' > requirements.lock
 
 # The UI test drives a real headless Chromium; a CJK font makes its screenshot legible.
 browser:

@@ -88,3 +88,19 @@ def test_browser_asks_in_chinese_and_sees_sources(server: tuple[str, str | None]
         assert SCREENSHOT.stat().st_size > 10_000
     finally:
         browser.quit()
+
+
+def test_an_internal_fault_stays_in_the_log(fake_pipe: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret detail from /srv/internal/path")
+
+    monkeypatch.setattr(fake_pipe, "ask", broken)
+    monkeypatch.setattr(fake_pipe, "search", broken)
+    with TestClient(create_app(fake_pipe)) as client:
+        for route, data in (("respond", ["Why?", []]), ("search", ["road"])):
+            event = client.post(f"/gradio_api/call/{route}", json={"data": data}).json()["event_id"]
+            stream = client.get(f"/gradio_api/call/{route}/{event}").text
+            assert "Something went wrong on the server" in stream, stream
+            assert "secret detail" not in stream and "/srv/internal" not in stream

@@ -7,6 +7,7 @@ sources. Errors are shown in words.
 from __future__ import annotations
 
 import html
+import logging
 import re
 from typing import Any
 
@@ -15,6 +16,10 @@ import gradio as gr
 from rag.data import Answer, Document, Hit
 from rag.errors import RagError
 from rag.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+# What the UI says about a fault of its own; the traceback goes to the server log, never to the browser.
+INTERNAL = "⚠ Something went wrong on the server; the log has the details. · 服务器出错，详情见日志。"
 
 CONTEXT_CHARS = 300
 EXAMPLES = [
@@ -93,6 +98,9 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
             answer = pipe.ask(message)
         except RagError as exc:
             return [*history, {"role": "assistant", "content": f"⚠ {exc}"}], "", ""
+        except Exception:
+            log.exception("the chat failed on %r", message[:200])
+            return [*history, {"role": "assistant", "content": INTERNAL}], "", ""
         text = f"{answer.text}\n\n{answer.reason}" if answer.reason else answer.text
         return [*history, {"role": "assistant", "content": text}], sources_html(pipe, answer), ""
 
@@ -101,6 +109,9 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
             hits = pipe.search(query)
         except RagError as exc:
             return f"<p>⚠ {html.escape(str(exc))}</p>"
+        except Exception:
+            log.exception("the search failed on %r", query[:200])
+            return f"<p>{html.escape(INTERNAL)}</p>"
         return "".join(
             f'<div class="hit"><b>{i}. {html.escape(h.doc)}</b> <code>[{h.start}:{h.end}]</code> '
             f"<small>{h.score:.4f}</small><p>{html.escape(' '.join(h.text.split()))}</p></div>"

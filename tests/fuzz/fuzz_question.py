@@ -26,7 +26,8 @@ WORK = Path(tempfile.mkdtemp(prefix="rag-fuzz-"))
     "Use rsync --delete -k to mirror /etc/hosts; set AccuracySec=1s.\n",
     "utf-8",
 )
-(WORK / "corpus" / "zh.md").write_text("多边主义面临挑战。中国在2001年加入世界贸易组织。\n\n亚投行于2016年开业。", "utf-8")
+ZH = "多边主义面临挑战。中国在2001年加入世界贸易组织。\n\n亚投行于2016年开业。"
+(WORK / "corpus" / "zh.md").write_text(ZH, "utf-8")
 PIPE = Pipeline.load(
     Settings(corpus_dir=WORK / "corpus", index_dir=WORK / "index", cache_dir=WORK / "cache", min_language_chunks=1),
     embedder=FakeEmbedder(),
