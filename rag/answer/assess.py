@@ -37,7 +37,7 @@ class Assessor:
         self, settings: Settings, retriever: Retriever, lexical: LexicalIndex, documents: dict[str, Document]
     ) -> None:
         self.analyzer = QuestionAnalyzer(lexical, documents, get_dictionary(settings.cache_dir))
-        self.finder = EvidenceFinder(retriever, documents)
+        self.finder = EvidenceFinder(retriever)
         self.weights = SelectionWeights.from_settings(settings)
         self.model = Answerability.load(settings.answerability_model, settings.answer_threshold)
 

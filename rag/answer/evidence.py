@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.answer.question import Question
-from rag.data import Document, Sentence
+from rag.data import Sentence
 from rag.retrieval import Retrieval, Retriever
 
 CONTEXT_WEIGHT = 0.3  # share of a sentence's lexical score that comes from its passage
@@ -40,9 +40,8 @@ class Candidate:
 class EvidenceFinder:
     """Builds the numbered candidates of a retrieval from the index's stored sentences."""
 
-    def __init__(self, retriever: Retriever, documents: dict[str, Document]) -> None:
+    def __init__(self, retriever: Retriever) -> None:
         self.retriever = retriever
-        self.documents = documents
         self.sentences = retriever.stored.sentences
 
     def _semantic(self, retrieval: Retrieval, ids: list[int]) -> np.ndarray:
