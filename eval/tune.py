@@ -19,8 +19,7 @@ from pathlib import Path
 
 from rag.answer.select import SelectionWeights, select
 from rag.eval.dataset import Example, load_dataset
-from rag.eval.metrics import corpus_settings, overlaps
-from rag.pipeline import Pipeline
+from rag.eval.metrics import by_corpus, overlaps
 from rag.retrieval import Retriever
 from rag.settings import Settings
 
@@ -54,13 +53,9 @@ def main() -> None:
     args = parser.parse_args()
     base = Settings()
     tune = [ex for p in DATASETS for ex in load_dataset(p, base.corpus_dir) if ex.split == "tune" and ex.answerable]
-    by_corpus: dict[Path, list[Example]] = defaultdict(list)
-    for ex in tune:
-        by_corpus[ex.corpus or base.corpus_dir].append(ex)
     recall: dict[object, list[float]] = defaultdict(list)
     cited: dict[object, list[float]] = defaultdict(list)
-    for corpus, group in by_corpus.items():
-        pipe = Pipeline.load(corpus_settings(base, corpus))
+    for pipe, group in by_corpus(base, tune):
         for weight in SENTENCE_WEIGHTS:
             settings = pipe.settings.model_copy(update={"sentence_weight": weight})
             retriever = Retriever(pipe.stored, pipe.retriever.lexical, pipe.embedder, settings)

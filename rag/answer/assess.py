@@ -16,7 +16,6 @@ from rag.data import Document
 from rag.lexical import LexicalIndex
 from rag.retrieval import Retrieval, Retriever
 from rag.settings import Settings
-from rag.translate import get_dictionary
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class Assessor:
     def __init__(
         self, settings: Settings, retriever: Retriever, lexical: LexicalIndex, documents: dict[str, Document]
     ) -> None:
-        self.analyzer = QuestionAnalyzer(lexical, documents, get_dictionary(settings.cache_dir))
+        self.analyzer = QuestionAnalyzer(lexical, documents, retriever.dictionary)
         self.finder = EvidenceFinder(retriever)
         self.weights = SelectionWeights.from_settings(settings)
         self.model = Answerability.load(settings.answerability_model, settings.answer_threshold)

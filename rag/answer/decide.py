@@ -79,14 +79,14 @@ def features(question: Question, picked: list[Candidate]) -> tuple[Features, Con
     mentioned = set(question.mentioned(texts))
     missing = [c for c in question.concepts if c not in mentioned]
     heaviest = max(missing, key=lambda c: c.weight, default=None)
-    total = sum(c.weight for c in question.concepts) or 1.0
+    total = sum(c.weight for c in question.concepts)
     return (
         Features(
             semantic=max(p.semantic for p in picked),
-            coverage=question.coverage(texts),
+            coverage=sum(c.weight for c in question.concepts if c in mentioned) / total if total else 0.0,
             rank=1.0 / (1 + picked[0].rank),
             type_missing=float(not any(question.has_asked_type(t) for t in texts)),
-            missing_concept=heaviest.weight / total if heaviest else 0.0,
+            missing_concept=heaviest.weight / total if heaviest and total else 0.0,
         ),
         heaviest,
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import numpy as np
 
 from rag.answer.decide import FEATURES
 from rag.eval.dataset import Example
-from rag.eval.metrics import auroc, corpus_settings
+from rag.eval.metrics import auroc, by_corpus
 from rag.pipeline import Pipeline
 from rag.settings import Settings
 
@@ -35,12 +34,8 @@ def collect(
     base: Settings, examples: list[Example], load: Callable[[Settings], Pipeline] = Pipeline.load
 ) -> tuple[np.ndarray, np.ndarray]:
     """The decision's signals (rows in the order of `FEATURES`) and whether each question is answerable."""
-    by_corpus: dict[Path, list[Example]] = defaultdict(list)
-    for ex in examples:
-        by_corpus[ex.corpus or base.corpus_dir].append(ex)
     rows, labels = [], []
-    for corpus, group in by_corpus.items():
-        pipe = load(corpus_settings(base, corpus))
+    for pipe, group in by_corpus(base, examples, load):
         for ex in group:
             assessment = pipe.assessor.assess(pipe.retrieve(ex.question))
             rows.append(assessment.features.values())

@@ -11,7 +11,7 @@ import re
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -270,6 +270,17 @@ def corpus_settings(base: Settings, corpus: Path) -> Settings:
     return base.model_copy(update={"corpus_dir": corpus, "index_dir": PROJECT_ROOT / "index" / f"eval-{slug}"})
 
 
+def by_corpus(
+    base: Settings, examples: list[Example], load: Callable[[Settings], Pipeline] = Pipeline.load
+) -> Iterator[tuple[Pipeline, list[Example]]]:
+    """The examples grouped by corpus folder, each group with a pipeline loaded on its corpus."""
+    groups: dict[Path, list[Example]] = defaultdict(list)
+    for ex in examples:
+        groups[ex.corpus or base.corpus_dir].append(ex)
+    for corpus, group in groups.items():
+        yield load(corpus_settings(base, corpus)), group
+
+
 def evaluate_suite(
     base: Settings,
     examples: list[Example],
@@ -277,11 +288,5 @@ def evaluate_suite(
     load: Callable[[Settings], Pipeline] = Pipeline.load,
 ) -> Report:
     """Evaluate examples over several corpora: one pipeline per corpus folder, one report for all."""
-    by_corpus: dict[Path, list[Example]] = defaultdict(list)
-    for ex in examples:
-        by_corpus[ex.corpus or base.corpus_dir].append(ex)
-    results: list[QuestionResult] = []
-    for corpus, group in by_corpus.items():
-        pipe = load(corpus_settings(base, corpus))
-        results += run_questions(pipe, group)
+    results = [r for pipe, group in by_corpus(base, examples, load) for r in run_questions(pipe, group)]
     return make_report(results, dataset)
