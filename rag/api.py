@@ -1,7 +1,8 @@
 """The HTTP service: a FastAPI app over a loaded pipeline, with the Gradio UI mounted at `/`.
 
-Routes under `/v1` (ask, search, documents, status, OpenAI-compatible chat completions) and `/healthz`. Input
-errors become 422 with a JSON body, an oversized body 413 before it is read whole; with `RAG_API_TOKEN` set,
+Routes under `/v1` (ask, search, documents with upload and delete, status, OpenAI-compatible chat completions)
+and `/healthz`. Input errors become 4xx with a JSON body (`ERROR_STATUS`), an oversized body 413 before it is
+read whole (an upload: as soon as its stream passes the limit); with `RAG_API_TOKEN` set,
 `rag.auth.TokenGate` answers every route but `/healthz` and `/login` with 401 unless the request carries the
 token (the UI included). Nothing returns a stack trace or a file path.
 """
@@ -14,23 +15,47 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from rag.auth import TokenGate
 from rag.data import Answer
-from rag.errors import InputError, RagError
+from rag.errors import (
+    IndexStaleError,
+    InputError,
+    NotFoundError,
+    RagError,
+    TooLargeError,
+    UnreadableDocumentError,
+    UnsupportedFormatError,
+)
+from rag.ingest import SUPPORTED
 from rag.limits import Admission, BodyLimit
 from rag.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 MODEL_NAME = "rag-bilingual"
+DOCUMENTS = "/v1/documents"
+# Room for the multipart boundaries and part headers around an upload's file.
+MULTIPART_SLACK = 64 * 1024
+# HTTP status per error class (the most specific class wins); other RagErrors are 422.
+ERROR_STATUS: dict[type[RagError], int] = {
+    NotFoundError: 404,
+    IndexStaleError: 409,
+    TooLargeError: 413,
+    UnsupportedFormatError: 415,
+    UnreadableDocumentError: 422,
+}
 # Stream the answer in pieces that end after whitespace or Chinese punctuation.
 DELTA = re.compile(r".+?(?:\s+|[。，；！？、]|$)", re.S)
 
@@ -53,13 +78,14 @@ class SearchRequest(BaseModel):
 
 
 class Span(BaseModel):
-    """A span of a corpus file; `text == file[start:end]`."""
+    """A span of a document's extracted text; `text == document_text[start:end]`."""
 
     doc: str
     start: int
     end: int
     text: str
     score: float
+    page: int | None = Field(default=None, description="1-based page of a PDF where the span starts.")
 
 
 class CitationOut(Span):
@@ -88,13 +114,25 @@ class SearchResponse(BaseModel):
     hits: list[Span]
 
 
-class DocumentInfo(BaseModel):
-    """A corpus file."""
+class DocumentOut(BaseModel):
+    """A document of the collection."""
 
     name: str
     language: str
-    characters: int
+    format: str
     chunks: int
+    size: int = Field(description="Bytes of the file as added.")
+    characters: int = Field(description="Characters of the extracted text.")
+    pages: int = Field(description="Pages (PDF), else 0.")
+    sha256: str = Field(description="Of the file's bytes.")
+    source: Literal["folder", "upload", "cli"]
+    added: str = Field(description="When it was added or last replaced (UTC, ISO 8601).")
+
+
+class Removed(BaseModel):
+    """What a delete removed."""
+
+    removed: list[str]
 
 
 class DocumentSpan(BaseModel):
@@ -132,8 +170,10 @@ class Status(BaseModel):
 
     index_size: int
     sentences: int
+    documents: int
+    generation: int = Field(description="Moves on with every committed write.")
     embedder: str
-    corpus_hash: str
+    corpus_hash: str = Field(description="Of the documents' names and contents.")
 
 
 def _error(status: int, kind: str, message: str) -> JSONResponse:
@@ -141,7 +181,64 @@ def _error(status: int, kind: str, message: str) -> JSONResponse:
 
 
 def _span(item: Any) -> dict[str, Any]:
-    return {"doc": item.doc, "start": item.start, "end": item.end, "text": item.text, "score": item.score}
+    return {
+        "doc": item.doc,
+        "start": item.start,
+        "end": item.end,
+        "text": item.text,
+        "score": item.score,
+        "page": item.page,
+    }
+
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+
+async def read_upload(request: Request, limit: int) -> tuple[str, bytes]:
+    """The name and bytes of the multipart field `file`, counted as they stream in: past `limit`, TooLargeError.
+
+    The parser spools the file to disk past 1 MiB, so an oversized upload is never held in memory.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit + MULTIPART_SLACK:
+        raise TooLargeError(f"the upload is over {limit} bytes (RAG_MAX_UPLOAD_BYTES)")
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InputError("send the document as multipart/form-data in a field named `file`")
+
+    async def counted() -> AsyncGenerator[bytes, None]:
+        seen = 0
+        async for block in request.stream():
+            seen += len(block)
+            if seen > limit + MULTIPART_SLACK:
+                raise TooLargeError(f"the upload is over {limit} bytes (RAG_MAX_UPLOAD_BYTES)")
+            yield block
+
+    try:
+        form = await MultiPartParser(request.headers, counted(), max_files=1, max_fields=8).parse()
+    except MultiPartException as exc:
+        raise InputError(f"the multipart body cannot be read ({exc.message})") from exc
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise InputError("send the document as multipart/form-data in a field named `file`, with a file name")
+        if upload.size is not None and upload.size > limit:
+            raise TooLargeError(f"the upload is over {limit} bytes (RAG_MAX_UPLOAD_BYTES)")
+        return upload.filename, await upload.read()
+    finally:
+        await form.close()
 
 
 def ask_body(answer: Answer, timings: dict[str, float]) -> dict[str, Any]:
@@ -167,10 +264,6 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
     """The service over an already loaded pipeline (loading happens once, before serving)."""
     settings = pipe.settings
     app = FastAPI(title="rag-bilingual", version="0.1.0", description=__doc__)
-    corpus_hash = hashlib.sha256(json.dumps(pipe.stored.manifest["corpus"], sort_keys=True).encode()).hexdigest()
-    chunk_counts: dict[str, int] = {}
-    for c in pipe.stored.chunks:
-        chunk_counts[c.doc] = chunk_counts.get(c.doc, 0) + 1
 
     v1 = APIRouter(prefix="/v1")
 
@@ -194,20 +287,45 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
         """The passages that best match a query, in either language."""
         return {"hits": [_span(h) for h in pipe.search(req.query, req.top_k)]}
 
-    @v1.get("/documents", response_model=list[DocumentInfo])
+    @v1.get("/documents", response_model=list[DocumentOut])
     def documents() -> Any:
-        """The corpus files."""
-        return [
-            {"name": d.name, "language": d.language, "characters": len(d.text), "chunks": chunk_counts.get(d.name, 0)}
-            for d in pipe.documents.values()
-        ]
+        """The documents of the collection, by name."""
+        return [asdict(i) for i in pipe.document_infos()]
+
+    supported = ", ".join(sorted(SUPPORTED))
+
+    @v1.post(
+        "/documents",
+        response_model=DocumentOut,
+        status_code=201,
+        openapi_extra=UPLOAD_BODY,
+        responses={
+            200: {"description": "The same bytes were there already under that name: nothing changed"},
+            413: {"description": "Larger than RAG_MAX_UPLOAD_BYTES"},
+            415: {"description": f"Not a supported type ({supported})"},
+            422: {"description": "The file cannot be read: encrypted, no text layer, corrupt"},
+        },
+    )
+    async def upload(request: Request) -> Any:
+        """Add a document (multipart field `file`), or replace the one of the same name.
+
+        It is searchable when this returns. Identical bytes under the same name are a no-op (200).
+        """
+        name, data = await read_upload(request, settings.max_upload_bytes)
+        info, changed = await run_in_threadpool(pipe.add_document, data, name)
+        return JSONResponse(asdict(info), status_code=201 if changed else 200)
+
+    @v1.delete("/documents/{name}", response_model=Removed, responses={404: {"description": "No such document"}})
+    def delete(name: str) -> Any:
+        """Delete a document; no answer or search cites it afterwards."""
+        return {"removed": pipe.remove_documents([name]).removed}
 
     @v1.get("/documents/{name}", response_model=DocumentSpan, responses={404: {"description": "No such document"}})
     def document(name: str, start: int = Query(0, ge=0), end: int | None = Query(None, ge=0)) -> Any:
-        """The text of a span of one corpus file (the whole file without start/end)."""
+        """The extracted text of one document, or of a span of it (what citations point into)."""
         doc = pipe.documents.get(name)
         if doc is None:
-            return _error(404, "NotFound", "no document of that name in the corpus")
+            raise NotFoundError(f"no document named {name!r} in the collection")
         stop = len(doc.text) if end is None else end
         if not start <= stop <= len(doc.text):
             raise InputError(f"need 0 <= start <= end <= {len(doc.text)}")
@@ -243,12 +361,16 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
 
     @v1.get("/status", response_model=Status)
     def status() -> Any:
-        """Index size, sentence count, embedder and corpus fingerprint."""
+        """Index size, sentence and document counts, generation, embedder and corpus fingerprint."""
+        snap = pipe.stored
+        contents = sorted((i.name, i.sha256) for i in snap.infos.values())
         return {
-            "index_size": pipe.stored.vectors.ntotal,
-            "sentences": len(pipe.stored.sentences),
+            "index_size": snap.vectors.count(),
+            "sentences": len(snap.sentences),
+            "documents": len(snap.infos),
+            "generation": snap.generation,
             "embedder": pipe.embedder.id,
-            "corpus_hash": corpus_hash,
+            "corpus_hash": hashlib.sha256(json.dumps(contents).encode()).hexdigest(),
         }
 
     app.include_router(v1)
@@ -273,7 +395,7 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
         max_queue=settings.max_queue,
         queue_timeout_s=settings.queue_timeout_s,
     )
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, streamed=frozenset({("POST", DOCUMENTS)}))
     app.add_middleware(TokenGate, token=settings.api_token.get_secret_value() if settings.api_token else None)
     return app
 
@@ -282,7 +404,8 @@ def _handlers(app: FastAPI) -> None:
     Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
 
     async def input_error(request: Request, exc: Exception) -> JSONResponse:
-        return _error(422, type(exc).__name__, str(exc))
+        status = next((code for kind, code in ERROR_STATUS.items() if isinstance(exc, kind)), 422)
+        return _error(status, type(exc).__name__, str(exc))
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         errors = exc.errors() if isinstance(exc, RequestValidationError) else []

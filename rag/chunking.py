@@ -9,13 +9,14 @@ sentence in either language when it can. Sentences come from `rag.text`'s splitt
 from __future__ import annotations
 
 import bisect
+import hashlib
 import re
-from collections.abc import Iterable
 from pathlib import Path
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from rag.data import Chunk, Document, Sentence
+from rag.ingest import page_of
 from rag.offline import get_encoding
 from rag.text import content_length, display, sentence_spans
 
@@ -33,6 +34,17 @@ SEPARATORS = [
     r"",
 ]
 CONTENT = re.compile(r"[A-Za-z0-9\u3400-\u9fff]")
+# Ids fit in 53 bits, so that JavaScript clients of the API read them exactly.
+ID_BITS = 53
+
+
+def stable_id(kind: str, doc: Document, start: int, end: int) -> int:
+    """The id of a chunk or sentence: a hash of its kind, its document (name and content) and its span.
+
+    The same text indexed twice gets the same ids, whatever else is in the collection.
+    """
+    key = f"{kind}\0{doc.name}\0{doc.sha256}\0{start}\0{end}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") >> (64 - ID_BITS)
 
 
 def make_splitter(
@@ -70,7 +82,7 @@ def _within_budget(piece: str, splitter: RecursiveCharacterTextSplitter) -> list
     return _within_budget(piece[:cut], splitter) + _within_budget(piece[cut:].lstrip(), splitter)
 
 
-def chunk_document(doc: Document, splitter: RecursiveCharacterTextSplitter, first_id: int = 0) -> list[Chunk]:
+def chunk_document(doc: Document, splitter: RecursiveCharacterTextSplitter) -> list[Chunk]:
     """Chunks of one document; each chunk's `text` equals `doc.text[start:end]` exactly."""
     chunks: list[Chunk] = []
     cursor = 0
@@ -95,27 +107,20 @@ def chunk_document(doc: Document, splitter: RecursiveCharacterTextSplitter, firs
         start, end = doc.span(at, at + len(piece))
         chunks.append(
             Chunk(
-                id=first_id + len(chunks),
+                id=stable_id("chunk", doc, start, end),
                 doc=doc.name,
                 start=start,
                 end=end,
                 text=doc.text[start:end],
                 clean=piece,
                 language=doc.language,
+                page=page_of(doc.pages, start),
             )
         )
     return chunks
 
 
-def chunk_corpus(docs: Iterable[Document], splitter: RecursiveCharacterTextSplitter) -> list[Chunk]:
-    """Chunks of every document, with ids numbered across the corpus."""
-    out: list[Chunk] = []
-    for doc in docs:
-        out.extend(chunk_document(doc, splitter, first_id=len(out)))
-    return out
-
-
-def document_sentences(doc: Document, max_chars: int, min_chars: int, first_id: int = 0) -> list[Sentence]:
+def document_sentences(doc: Document, max_chars: int, min_chars: int) -> list[Sentence]:
     """Sentences of one document long enough to stand alone; `doc.text[start:end]` is each one on disk."""
     out: list[Sentence] = []
     for s, e in sentence_spans(doc.clean, max_chars):
@@ -123,32 +128,25 @@ def document_sentences(doc: Document, max_chars: int, min_chars: int, first_id: 
         if content_length(piece) < min_chars:
             continue
         start, end = doc.span(s, e)
-        out.append(Sentence(first_id + len(out), doc.name, start, end, display(piece), doc.language))
-    return out
-
-
-def corpus_sentences(docs: Iterable[Document], max_chars: int, min_chars: int) -> list[Sentence]:
-    """Sentences of every document, with ids numbered across the corpus."""
-    out: list[Sentence] = []
-    for doc in docs:
-        out.extend(document_sentences(doc, max_chars, min_chars, first_id=len(out)))
+        sid = stable_id("sentence", doc, start, end)
+        out.append(Sentence(sid, doc.name, start, end, display(piece), doc.language, page_of(doc.pages, start)))
     return out
 
 
 def sentences_of_chunks(chunks: list[Chunk], sentences: list[Sentence]) -> list[list[int]]:
-    """For each chunk, the ids of the sentences that overlap it, in document order."""
-    by_doc: dict[str, list[Sentence]] = {}
-    for sent in sentences:
-        by_doc.setdefault(sent.doc, []).append(sent)
-    ends = {doc: [s.end for s in group] for doc, group in by_doc.items()}
+    """For each chunk, the positions in `sentences` (sorted by document and start) of those that overlap it."""
+    by_doc: dict[str, list[int]] = {}
+    for pos, sent in enumerate(sentences):
+        by_doc.setdefault(sent.doc, []).append(pos)
+    ends = {doc: [sentences[p].end for p in group] for doc, group in by_doc.items()}
     out = []
     for c in chunks:
         group = by_doc.get(c.doc, [])
         first = bisect.bisect_right(ends.get(c.doc, []), c.start)
         ids = []
-        for sent in group[first:]:
-            if sent.start >= c.end:
+        for pos in group[first:]:
+            if sentences[pos].start >= c.end:
                 break
-            ids.append(sent.id)
+            ids.append(pos)
         out.append(ids)
     return out

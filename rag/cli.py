@@ -22,7 +22,10 @@ app.add_typer(eval_app, name="eval")
 EXIT_USER_ERROR = 2
 EXIT_REGRESSION = 1
 
-Corpus = Annotated[Path | None, typer.Option("--corpus", help="Folder of .txt/.md files (default: seeds/).")]
+Corpus = Annotated[
+    Path | None,
+    typer.Option("--corpus", help="Folder of documents: PDF, DOCX, HTML, Markdown, text (default: seeds/)."),
+]
 TopK = Annotated[int | None, typer.Option("--top-k", "-k", help="Passages to return (default: 10).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 DEFAULT_DATASETS = [Path("eval/datasets/seeds.jsonl"), Path("eval/datasets/debian.jsonl")]
@@ -46,21 +49,103 @@ def _settings(corpus: Path | None = None, **extra: Any) -> Settings:
     return Settings(**overrides)
 
 
-def _pipeline(settings: Settings, rebuild: bool = False) -> Any:
+def _pipeline(settings: Settings, sync: bool = False) -> Any:
     from rag.pipeline import Pipeline
 
-    return Pipeline.load(settings, rebuild=rebuild)
+    return Pipeline.load(settings, sync=sync)
+
+
+def _collection(settings: Settings) -> Any:
+    """The collection for a write, refusing one made with other settings (that needs `rag index --rebuild`)."""
+    from rag.collection import Collection
+    from rag.embedding import load_embedder
+    from rag.errors import IndexStaleError
+    from rag.offline import force_offline, install_tiktoken_encodings
+
+    force_offline()
+    install_tiktoken_encodings(settings.cache_dir / "tiktoken")
+    collection = Collection(settings, load_embedder(settings))
+    stale = collection.stale()
+    if stale is not None:
+        raise IndexStaleError(f"the index was built with another {stale}; run `rag index --rebuild` first")
+    return collection
+
+
+def _report(report: Any) -> None:
+    for what in ("added", "replaced", "removed"):
+        for name in getattr(report, what):
+            typer.echo(f"{what:>8}  {name}")
+    for name, why in report.skipped:
+        typer.echo(f" skipped  {name}: {why}", err=True)
+    typer.echo(report.summary())
+
+
+Paths = Annotated[list[Path], typer.Argument(help="Files or folders (a folder adds its supported files).")]
+Names = Annotated[list[str], typer.Argument(help="Document names, as `rag documents` lists them.")]
 
 
 @app.command()
-def index(corpus: Corpus = None, rebuild: Annotated[bool, typer.Option(help="Rebuild even if fresh.")] = False) -> None:
-    """Build the index from the corpus folder (only when missing or stale, unless --rebuild)."""
-    pipe = _pipeline(_settings(corpus), rebuild=rebuild)
-    m = pipe.stored.manifest
+def index(
+    corpus: Corpus = None,
+    rebuild: Annotated[bool, typer.Option(help="Re-chunk and re-embed every document.")] = False,
+) -> None:
+    """Sync the index with the corpus folder: add new files, replace changed ones, delete vanished ones.
+
+    Only what changed is embedded. Documents added with `rag add` or uploaded stay.
+    """
+    from rag.collection import Collection
+    from rag.embedding import load_embedder
+    from rag.offline import force_offline, install_tiktoken_encodings
+
+    settings = _settings(corpus)
+    force_offline()
+    install_tiktoken_encodings(settings.cache_dir / "tiktoken")
+    collection = Collection(settings, load_embedder(settings))
+    if rebuild or collection.stale() is not None:
+        report = collection.rebuild(settings.corpus_dir if settings.corpus_dir.is_dir() else None)
+    else:
+        report = collection.sync(settings.corpus_dir)
+    _report(report)
+    snap = collection.snapshot()
     typer.echo(
-        f"index ready: {m['vector_count']} chunks and {m['sentence_count']} sentences from {len(m['corpus'])} files,"
-        f" embedder {m['embedder']}"
+        f"index ready: {len(snap.infos)} documents, {len(snap.chunks)} chunks, {len(snap.sentences)} sentences"
+        f" at {settings.index_dir}"
     )
+
+
+@app.command()
+def add(paths: Paths) -> None:
+    """Add files to the index, or replace the documents of the same name; only these files are embedded."""
+    report = _collection(_settings()).add_paths(paths)
+    _report(report)
+    if not report.changed and report.skipped and not report.unchanged:
+        raise typer.Exit(EXIT_USER_ERROR)
+
+
+@app.command()
+def remove(names: Names) -> None:
+    """Delete documents from the index."""
+    _report(_collection(_settings()).remove(names))
+
+
+@app.command()
+def documents(as_json: AsJson = False) -> None:
+    """List the indexed documents."""
+    from dataclasses import asdict
+
+    from rag.collection import list_documents
+
+    infos = list_documents(_settings().index_dir)
+    if as_json:
+        typer.echo(json.dumps([asdict(i) for i in infos], ensure_ascii=False, indent=2))
+        return
+    for i in infos:
+        typer.echo(f"{i.name}  {i.format}  {i.language}  {i.chunks} chunks  {i.size} bytes  added {i.added}")
+
+
+def _where(item: Any) -> str:
+    page = f" p. {item.page}" if item.page else ""
+    return f"{item.doc}{page} [{item.start}:{item.end}]"
 
 
 @app.command()
@@ -80,7 +165,7 @@ def ask(question: str, corpus: Corpus = None, top_k: TopK = None, as_json: AsJso
         typer.echo(f"\n{label}:")
     for i, c in enumerate(items, start=1):
         n = getattr(c, "n", i)
-        typer.echo(f"[{n}] {c.doc} [{c.start}:{c.end}] {' '.join(c.text.split())[:200]}")
+        typer.echo(f"[{n}] {_where(c)} {' '.join(c.text.split())[:200]}")
 
 
 @app.command()
@@ -91,7 +176,7 @@ def search(query: str, corpus: Corpus = None, top_k: TopK = None, as_json: AsJso
         typer.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
         return
     for i, h in enumerate(hits, start=1):
-        typer.echo(f"{i:>2}. {h.score:.4f} {h.doc} [{h.start}:{h.end}] {' '.join(h.text.split())[:160]}")
+        typer.echo(f"{i:>2}. {h.score:.4f} {_where(h)} {' '.join(h.text.split())[:160]}")
 
 
 @app.command()
@@ -109,7 +194,7 @@ def chat(corpus: Corpus = None) -> None:
             continue
         typer.echo(answer.text)
         for c in answer.citations:
-            typer.echo(f"  [{c.n}] {c.doc} [{c.start}:{c.end}]")
+            typer.echo(f"  [{c.n}] {_where(c)}")
 
 
 @app.command()
@@ -124,7 +209,7 @@ def serve(
     from rag.api import create_app
 
     settings = _settings(corpus, host=host, port=port)
-    pipe = _pipeline(settings)
+    pipe = _pipeline(settings, sync=True)
     typer.echo(f"serving on http://{settings.host}:{settings.port}/ (API docs at /docs)")
     uvicorn.run(create_app(pipe), host=settings.host, port=settings.port, log_level="warning")
 

@@ -1,23 +1,18 @@
-"""Load the corpus: read each file as UTF-8, detect its language, strip OCR noise and join wrapped lines.
+"""Clean extracted text for chunking: strip OCR noise and join broken and wrapped lines.
 
-Cleaning never edits the original text: a `Document` keeps both, and a map from every cleaned
-character back to its offset in the original, so citations can point at the file as it is on disk.
+Cleaning never edits the extracted text: a `Document` keeps both, and a map from every cleaned character back
+to its offset in the extracted text, so citations point at the text as it was extracted.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 
-from rag.data import Document, OffsetMap
-from rag.errors import CorpusError
-from rag.text import CJK_RANGES, detect_language
+from rag.data import OffsetMap
+from rag.text import CJK_RANGES
 
-SUFFIXES = (".txt", ".md")
 # Bumped whenever cleaning changes what gets chunked, so existing indexes are rebuilt.
 CLEANING_VERSION = 4
 # Stray glyphs the OCR of seed 000 left where footnote marks and punctuation were.
@@ -95,51 +90,3 @@ def clean_text(text: str) -> tuple[str, OffsetMap]:
     del denoised
     clean, third = _apply(joined, _wrapped_breaks(joined))
     return clean, third.then(second).then(first)
-
-
-def load_document(path: Path, name: str | None = None, max_bytes: int | None = None) -> Document:
-    """Read one corpus file; a file that is not UTF-8, or larger than `max_bytes`, raises CorpusError naming it."""
-    size = path.stat().st_size
-    if max_bytes is not None and size > max_bytes:
-        raise CorpusError(
-            f"{path} is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.1f} MiB (RAG_MAX_FILE_BYTES). "
-            "Split the file or raise the limit."
-        )
-    raw = path.read_bytes()
-    sha256 = hashlib.sha256(raw).hexdigest()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(f"{path} is not valid UTF-8 (byte {exc.start}); convert it, e.g. `iconv -t UTF-8`") from exc
-    del raw
-    clean, origin = clean_text(text)
-    return Document(
-        name=name or path.name,
-        text=text,
-        clean=clean,
-        origin=origin,
-        language=detect_language(clean),
-        sha256=sha256,
-    )
-
-
-def corpus_files(corpus_dir: Path) -> list[Path]:
-    """The corpus files in name order; CorpusError when the folder is missing or has none."""
-    if not corpus_dir.is_dir():
-        raise CorpusError(f"corpus folder {corpus_dir} does not exist; set RAG_CORPUS_DIR or --corpus")
-    root = corpus_dir.resolve()
-    # A symlink that leads out of the corpus folder is not part of the corpus.
-    files = sorted(
-        p
-        for p in corpus_dir.iterdir()
-        if p.is_file() and p.suffix.lower() in SUFFIXES and p.resolve().is_relative_to(root)
-    )
-    if not files:
-        raise CorpusError(f"corpus folder {corpus_dir} has no .txt or .md files")
-    return files
-
-
-def load_corpus(corpus_dir: Path, max_bytes: int | None = None) -> Iterator[Document]:
-    """Every document of the corpus folder, in name order (files over `max_bytes` raise CorpusError)."""
-    for path in corpus_files(corpus_dir):
-        yield load_document(path, max_bytes=max_bytes)

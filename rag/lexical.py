@@ -84,18 +84,26 @@ def tokenize(text: str) -> list[str]:
 
 
 class LexicalIndex:
-    """BM25 over the chunks' cleaned text, plus the corpus vocabulary and its idf."""
+    """BM25 over the chunks' tokens, plus the corpus vocabulary and its idf.
 
-    def __init__(self, texts: list[str]) -> None:
-        tokenized = [tokenize(t) for t in texts]
-        self.n_docs = len(texts)
+    Built from stored tokens (the catalog keeps each chunk's), so a new snapshot costs no re-tokenizing.
+    """
+
+    def __init__(self, tokenized: list[list[str]]) -> None:
+        self.n_docs = len(tokenized)
         self.bm25 = bm25s.BM25()
-        self.bm25.index(tokenized, show_progress=False)
+        if tokenized:
+            self.bm25.index(tokenized, show_progress=False)
         df: dict[str, int] = {}
         for toks in tokenized:
             for tok in set(toks):
                 df[tok] = df.get(tok, 0) + 1
         self.df = df
+
+    @classmethod
+    def from_texts(cls, texts: list[str]) -> LexicalIndex:
+        """BM25 over texts, tokenized here."""
+        return cls([tokenize(t) for t in texts])
 
     def idf(self, term: str) -> float:
         """Smoothed idf; a term the corpus lacks gets the highest possible value."""
@@ -114,7 +122,7 @@ class LexicalIndex:
     def scores(self, terms: list[str]) -> np.ndarray:
         """BM25 score of every chunk for the query terms (zeros when none is in the corpus)."""
         known = [t for t in terms if t in self.df]
-        if not known:
+        if not known or not self.n_docs:
             return np.zeros(self.n_docs, dtype=np.float32)
         return np.asarray(self.bm25.get_scores(known), dtype=np.float32)
 

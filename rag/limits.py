@@ -21,12 +21,14 @@ class BodyLimit:
     """Reject request bodies over `limit` bytes with 413, declared or chunked, and methods no route serves with 405.
 
     The body is read here, up to the limit, before the app sees it: an app that reads it itself turns a limit
-    hit into its own 400.
+    hit into its own 400. Requests to `streamed` (method, path) pairs pass through unread: their route counts
+    the body as it streams in, against a limit of its own (uploads).
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, streamed: frozenset[tuple[str, str]] = frozenset()) -> None:
         self.app = app
         self.limit = limit
+        self.streamed = streamed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on with its body, unless the body is over the limit or the method is unknown."""
@@ -35,6 +37,9 @@ class BodyLimit:
             return
         if scope["method"] not in METHODS:
             await _json(send, 405, "MethodNotAllowed", f"{scope['method']} is not served; use {', '.join(METHODS)}")
+            return
+        if (scope["method"], scope["path"]) in self.streamed:
+            await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):

@@ -1,190 +1,116 @@
-"""Wire the stages together: load → chunk → embed → index on build; retrieve → compose on a question."""
+"""Wire the stages together: a collection snapshot → retriever → assessor → composer, renewed after each write.
+
+Every request reads the current `State` once; a write (here, or by another process) commits a new generation,
+and the next request loads it while requests already running finish on the state they started with.
+"""
 
 from __future__ import annotations
 
+import copy
 import logging
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-from tqdm import tqdm
 
 from rag.answer import Composer
 from rag.answer.assess import Assessor
 from rag.answer.extractive import ExtractiveComposer
-from rag.chunking import SENTENCE_VERSION, chunk_corpus, corpus_sentences, make_splitter
-from rag.corpus import CLEANING_VERSION, load_corpus
-from rag.data import Answer, Chunk, Document, Hit, Sentence
+from rag.collection import Collection, DocumentInfo, Snapshot, WriteReport
+from rag.data import Answer, Document, Hit
 from rag.embedding import Embedder, load_embedder
-from rag.errors import CorpusError, IndexCorruptError, IndexStaleError, InputError
-from rag.index import LanguageMeans, StoredIndex, load_index, make_faiss_index, recover_interrupted, save_index
+from rag.errors import CorpusError, IndexStaleError, InputError
 from rag.lexical import LexicalIndex
 from rag.offline import force_offline, install_tiktoken_encodings
-from rag.retrieval import Retrieval, Retriever, centre
+from rag.retrieval import Retrieval, Retriever
 from rag.settings import Settings
 from rag.text import UNSAFE_CHARS
 
 log = logging.getLogger(__name__)
-PROGRESS_SECONDS = 5.0
 
 
-def expected_manifest(settings: Settings, embedder: Embedder, docs: list[Document]) -> dict[str, Any]:
-    """What a fresh index's manifest must say for these settings, this embedder and these corpus files."""
-    return {
-        "embedder": embedder.id,
-        "dimension": embedder.dim,
-        "embedding": {
-            "query_prefix": settings.query_prefix,
-            "passage_prefix": settings.passage_prefix,
-            "max_seq_length": settings.max_seq_length,
-        },
-        "index_type": settings.index_type,
-        "index_params": {
-            "auto_flat_max": settings.auto_flat_max,
-            "hnsw_m": settings.hnsw_m,
-            "hnsw_ef_construction": settings.hnsw_ef_construction,
-        },
-        "centered": settings.center_embeddings,
-        "centering": {"sample": settings.centering_sample, "min_language_chunks": settings.min_language_chunks},
-        "chunking": {
-            "cleaning": CLEANING_VERSION,
-            "encoding": settings.tiktoken_encoding,
-            "chunk_tokens": settings.chunk_tokens,
-            "chunk_overlap": settings.chunk_overlap,
-            "sentences": SENTENCE_VERSION,
-            "sentence_max_chars": settings.sentence_max_chars,
-            "min_sentence_chars": settings.min_sentence_chars,
-        },
-        "corpus": {d.name: d.sha256 for d in docs},
-    }
+@dataclass(frozen=True)
+class State:
+    """One snapshot of the collection and the stages built over it."""
 
-
-def embed_passages(embedder: Embedder, texts: list[str], batch_size: int, desc: str) -> np.ndarray:
-    """Embed in batches behind a progress bar; rows come back in the order of `texts`.
-
-    Batches hold texts of similar length, so that little of each batch is padding.
-    """
-    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    # Outside a terminal (a service log, CI) the bar is off; a log line every few seconds says how far it got.
-    t0 = last = time.monotonic()
-    with tqdm(total=len(texts), desc=desc, unit="text", disable=None) as bar:
-        for i in range(0, len(order), batch_size):
-            rows = order[i : i + batch_size]
-            out[rows] = embedder.encode_passages([texts[r] for r in rows])
-            bar.update(len(rows))
-            now = time.monotonic()
-            if bar.disable and now - last >= PROGRESS_SECONDS:
-                done = i + len(rows)
-                rate = done / (now - t0)
-                log.info("%s: %d/%d (%.0f%%), %.1f texts/s", desc, done, len(texts), 100 * done / len(texts), rate)
-                last = now
-    return out
-
-
-def mean_by_language(vectors: np.ndarray, langs: list[str], min_rows: int) -> dict[str, list[float]]:
-    """Mean vector per language with at least `min_rows` rows, and the all-language mean under '*'."""
-    out: dict[str, list[float]] = {"*": vectors.mean(axis=0).tolist()} if len(vectors) else {}
-    for lang in sorted(set(langs)):
-        rows = [i for i, x in enumerate(langs) if x == lang]
-        if len(rows) >= min_rows:
-            out[lang] = vectors[rows].mean(axis=0).tolist()
-    return out
-
-
-def language_means(
-    embedder: Embedder,
-    chunks: list[Chunk],
-    vectors: np.ndarray,
-    sentences: list[Sentence],
-    sentence_vectors: np.ndarray,
-    settings: Settings,
-) -> LanguageMeans:
-    """Per-language passage means over all chunks and all sentences, query-mode means over a sample of chunks.
-
-    A language with too few chunks for a stable mean falls back to the all-language mean ('*').
-    """
-    langs = [c.language for c in chunks]
-    passage = mean_by_language(vectors, langs, settings.min_language_chunks)
-    sentence = mean_by_language(sentence_vectors, [s.language for s in sentences], settings.min_language_chunks)
-    query: dict[str, list[float]] = {}
-    samples: dict[str, list[str]] = {}
-    for lang in sorted(passage.keys() - {"*"}):
-        rows = [i for i, x in enumerate(langs) if x == lang]
-        step = max(1, len(rows) // settings.centering_sample)
-        samples[lang] = [chunks[i].clean for i in rows[::step][: settings.centering_sample]]
-    all_q = []
-    for lang, texts in samples.items():
-        qv = embedder.encode_queries(texts)
-        query[lang] = qv.mean(axis=0).tolist()
-        all_q.append(qv)
-    if all_q:
-        query["*"] = np.concatenate(all_q).mean(axis=0).tolist()
-    return LanguageMeans(passage=passage, query=query, sentence=sentence)
-
-
-def build_index(
-    settings: Settings, embedder: Embedder, docs: list[Document], timings: dict[str, float] | None = None
-) -> StoredIndex:
-    """Build the index from the corpus documents and save it atomically; `timings` receives seconds per stage."""
-    clock = {} if timings is None else timings
-    t0 = time.perf_counter()
-    splitter = make_splitter(
-        settings.chunk_tokens, settings.chunk_overlap, settings.tiktoken_encoding, settings.cache_dir / "tiktoken"
-    )
-    chunks = chunk_corpus(docs, splitter)
-    if not chunks:
-        names = ", ".join(d.name for d in docs)
-        raise CorpusError(f"the corpus at {settings.corpus_dir} holds no text to index ({names}); add documents")
-    sentences = corpus_sentences(docs, settings.sentence_max_chars, settings.min_sentence_chars)
-    log.info("split %d documents into %d chunks and %d sentences", len(docs), len(chunks), len(sentences))
-    t1 = time.perf_counter()
-    raw = embed_passages(embedder, [c.clean for c in chunks], settings.embed_batch_size, "embedding chunks")
-    t2 = time.perf_counter()
-    raw_sentences = embed_passages(
-        embedder, [s.text for s in sentences], settings.embed_batch_size, "embedding sentences"
-    )
-    t3 = time.perf_counter()
-    means = language_means(embedder, chunks, raw, sentences, raw_sentences, settings)
-    vectors, sentence_vectors = raw, raw_sentences
-    if settings.center_embeddings:
-        vectors = centre(raw, [c.language for c in chunks], means.passage)
-        sentence_vectors = centre(raw_sentences, [s.language for s in sentences], means.sentence)
-    index = make_faiss_index(vectors, settings.index_type, settings)
-    sentence_index = make_faiss_index(sentence_vectors, settings.index_type, settings)
-    manifest = expected_manifest(settings, embedder, docs)
-    manifest |= {"faiss_type": type(index).__name__}
-    save_index(settings.index_dir, StoredIndex(index, chunks, means, manifest, sentence_index, sentences))
-    t4 = time.perf_counter()
-    clock.update(
-        load_and_chunk=t1 - t0,
-        embed=t2 - t1,
-        embed_sentences=t3 - t2,
-        index_and_save=t4 - t3,
-        chunks=float(len(chunks)),
-        sentences=float(len(sentences)),
-    )
-    return load_index(settings.index_dir, manifest, settings)
-
-
-@dataclass
-class Pipeline:
-    """The question-answering service's core: `search` returns passages, `ask` a cited answer."""
-
-    settings: Settings
-    embedder: Embedder
-    stored: StoredIndex
+    snapshot: Snapshot
     retriever: Retriever
     assessor: Assessor
     composer: Composer
-    documents: dict[str, Document]
+
+
+def open_collection(settings: Settings, collection: Collection, sync: bool, rebuild: bool) -> None:
+    """Bring the collection up to date before serving from it.
+
+    A missing collection is built from the corpus folder. `rebuild` re-embeds everything. With `sync`, the
+    corpus folder's changes are applied (only what changed is embedded), and a collection made with other
+    settings is rebuilt; without it, such a collection is an error that says what to run, and a folder that
+    changed only gets a warning.
+    """
+    folder = settings.corpus_dir
+    if rebuild:
+        report = collection.rebuild(folder if folder.is_dir() else None)
+        log.info("rebuilt the index at %s: %d documents", settings.index_dir, len(report.added))
+        return
+    if not collection.exists():
+        log.info("no index at %s yet: indexing the documents in %s (this happens once)", settings.index_dir, folder)
+        report = collection.sync(folder)
+        if not collection.exists():
+            raise CorpusError(f"nothing to index in {folder}: {report.summary()}; add documents")
+        log.info("indexed %s: %s", folder, report.summary())
+        return
+    stale = collection.stale()
+    if stale is not None:
+        if not sync:
+            raise IndexStaleError(
+                f"the index at {settings.index_dir} was built with another {stale}; run `rag index --rebuild`"
+            )
+        log.warning("the index was built with another %s: rebuilding it (every document is embedded again)", stale)
+        collection.rebuild(folder if folder.is_dir() else None)
+        return
+    if not folder.is_dir():
+        log.warning("corpus folder %s does not exist; serving the index as it is", folder)
+        return
+    if sync:
+        report = collection.sync(folder)
+        if report.changed or report.skipped:
+            log.info("synced %s: %s", folder, report.summary())
+        return
+    changes = collection.folder_changes(folder)
+    if changes.any:
+        log.warning(
+            "the corpus folder %s changed since the index was synced (%s); answering from the index as it is. "
+            "Run `rag index` to sync it.",
+            folder,
+            changes.summary(),
+        )
+
+
+class Pipeline:
+    """The question-answering service's core: `search` returns passages, `ask` a cited answer.
+
+    Documents come and go through `add_document` and `remove_documents`.
+    """
+
+    def __init__(self, settings: Settings, embedder: Embedder, collection: Collection) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.collection = collection
+        self._wrap: Callable[[Composer], Composer] | None = None
+        self._reload = threading.Lock()
+        self._state = self._build(collection.snapshot())
+        if not self._state.snapshot.chunks:
+            log.warning("the collection is empty: upload documents, or add files to %s", settings.corpus_dir)
 
     @classmethod
     def load(
-        cls, settings: Settings | None = None, rebuild: bool = False, embedder: Embedder | None = None
+        cls,
+        settings: Settings | None = None,
+        rebuild: bool = False,
+        embedder: Embedder | None = None,
+        sync: bool = True,
     ) -> Pipeline:
-        """Load the index, building it first when missing, stale, or when `rebuild` is set.
+        """Open the collection (see `open_collection`) and load its current state.
 
         `embedder` replaces the one `settings.embedder` names (tests pass a small fake).
         """
@@ -192,23 +118,88 @@ class Pipeline:
         force_offline()
         install_tiktoken_encodings(settings.cache_dir / "tiktoken")
         embedder = embedder or load_embedder(settings)
-        docs = list(load_corpus(settings.corpus_dir, settings.max_file_bytes))
-        expected = expected_manifest(settings, embedder, docs)
-        stored = None
-        recover_interrupted(settings.index_dir)
-        if not rebuild:
+        collection = Collection(settings, embedder)
+        open_collection(settings, collection, sync, rebuild)
+        return cls(settings, embedder, collection)
+
+    def derived(
+        self, settings: Settings | None = None, wrap_composer: Callable[[Composer], Composer] | None = None
+    ) -> Pipeline:
+        """A pipeline over the same collection and model, with other settings or a wrapped composer.
+
+        Tests give the API a token this way, and evaluation plants faulty composers to prove its checks fail.
+        """
+        other = copy.copy(self)
+        other.settings = settings or self.settings
+        other._wrap = wrap_composer or self._wrap
+        other._reload = threading.Lock()
+        other._state = other._build(self._state.snapshot)
+        return other
+
+    def _build(self, snapshot: Snapshot) -> State:
+        lexical = LexicalIndex(snapshot.chunk_tokens)
+        retriever = Retriever(snapshot, lexical, self.embedder, self.settings)
+        assessor = Assessor(self.settings, retriever, lexical, snapshot.documents)
+        composer: Composer = ExtractiveComposer(assessor, snapshot.documents)
+        if self._wrap is not None:
+            composer = self._wrap(composer)
+        return State(snapshot, retriever, assessor, composer)
+
+    @property
+    def state(self) -> State:
+        """The current state, reloaded first when a write has committed since it was loaded.
+
+        While one thread reloads, the others go on with the state they have.
+        """
+        state = self._state
+        if self.collection.generation() != state.snapshot.generation and self._reload.acquire(blocking=False):
             try:
-                stored = load_index(settings.index_dir, expected, settings)
-            except (IndexStaleError, IndexCorruptError) as exc:
-                log.warning("%s; building the index from %s", exc, settings.corpus_dir)
-        if stored is None:
-            stored = build_index(settings, embedder, docs)
-        lexical = LexicalIndex([c.clean for c in stored.chunks])
-        documents = {d.name: d for d in docs}
-        retriever = Retriever(stored, lexical, embedder, settings)
-        assessor = Assessor(settings, retriever, lexical, documents)
-        composer = ExtractiveComposer(assessor, documents)
-        return cls(settings, embedder, stored, retriever, assessor, composer, documents)
+                if self.collection.generation() != self._state.snapshot.generation:
+                    self._state = self._build(self.collection.snapshot())
+            finally:
+                self._reload.release()
+        return self._state
+
+    @property
+    def stored(self) -> Snapshot:
+        """The current snapshot of the collection."""
+        return self.state.snapshot
+
+    @property
+    def retriever(self) -> Retriever:
+        """The current retriever."""
+        return self.state.retriever
+
+    @property
+    def assessor(self) -> Assessor:
+        """The current assessor."""
+        return self.state.assessor
+
+    @property
+    def composer(self) -> Composer:
+        """The current composer."""
+        return self.state.composer
+
+    @property
+    def documents(self) -> dict[str, Document]:
+        """The current documents by name."""
+        return self.state.snapshot.documents
+
+    def document_infos(self) -> list[DocumentInfo]:
+        """The listing of the current documents, by name."""
+        return list(self.state.snapshot.infos.values())
+
+    def add_document(self, data: bytes, name: str) -> tuple[DocumentInfo, bool]:
+        """Add or replace a document from a file's bytes; (its listing, whether anything changed)."""
+        info, changed = self.collection.add_bytes(data, name)
+        self.state  # noqa: B018 - load the new generation now, so the writer's next request sees it
+        return info, changed
+
+    def remove_documents(self, names: list[str]) -> WriteReport:
+        """Delete documents by name; after it no answer cites them."""
+        report = self.collection.remove(names)
+        self.state  # noqa: B018 - load the new generation now
+        return report
 
     def _check(self, text: str, what: str) -> str:
         if not isinstance(text, str) or not text.strip():
@@ -230,7 +221,7 @@ class Pipeline:
 
     def retrieve(self, query: str, top_k: int | None = None) -> Retrieval:
         """Retrieval with its translation and per-stage timings."""
-        return self.retriever.retrieve(self._check(query, "query"), self._top_k(top_k))
+        return self.state.retriever.retrieve(self._check(query, "query"), self._top_k(top_k))
 
     def search(self, query: str, top_k: int | None = None) -> list[Hit]:
         """The top_k passages for `query`, best first."""
@@ -243,9 +234,10 @@ class Pipeline:
     def ask_timed(self, question: str, top_k: int | None = None) -> tuple[Answer, dict[str, float]]:
         """`ask`, with the milliseconds spent retrieving, composing and in total."""
         t0 = time.perf_counter()
-        retrieval = self.retrieve(self._check(question, "question"), top_k)
+        state = self.state
+        retrieval = state.retriever.retrieve(self._check(question, "question"), self._top_k(top_k))
         t1 = time.perf_counter()
-        answer = self.composer.compose(retrieval)
+        answer = state.composer.compose(retrieval)
         t2 = time.perf_counter()
         timings = {"retrieve": (t1 - t0) * 1e3, "compose": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3}
         return answer, {k: round(v, 2) for k, v in timings.items()}

@@ -15,36 +15,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rag.centring import centre
 from rag.chunking import sentences_of_chunks
+from rag.collection import Snapshot
 from rag.data import Hit
 from rag.embedding import Embedder
-from rag.index import StoredIndex
 from rag.lexical import LexicalIndex, tokenize
 from rag.settings import Settings
 from rag.text import ANSWER_TYPES, asked_type, detect_language
 from rag.translate import Translation, get_dictionary, translate
 
 OTHER = {"en": "zh", "zh": "en"}
-
-
-def unit(v: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero)."""
-    norms = np.linalg.norm(v, axis=-1, keepdims=True)
-    return (v / np.where(norms == 0, 1, norms)).astype(np.float32)
-
-
-def language_mean(means: dict[str, list[float]], lang: str, dim: int) -> np.ndarray:
-    """The stored mean for `lang`, or the all-language mean under key '*', or zeros."""
-    vec = means.get(lang) or means.get("*")
-    return np.asarray(vec, dtype=np.float32) if vec else np.zeros(dim, dtype=np.float32)
-
-
-def centre(vectors: np.ndarray, langs: list[str], means: dict[str, list[float]]) -> np.ndarray:
-    """Vectors minus their language's mean (from `means`), renormalized."""
-    if not langs:
-        return vectors
-    dim = vectors.shape[1]
-    return unit(vectors - np.stack([language_mean(means, lang, dim) for lang in langs]))
 
 
 def rrf(rankings: list[list[int]], k: int, weights: list[float] | None = None) -> dict[int, float]:
@@ -73,19 +54,25 @@ class Retrieval:
 
 
 class Retriever:
-    """Searches a loaded index with every lever the settings enable."""
+    """Searches one snapshot of the collection with every lever the settings enable.
 
-    def __init__(self, stored: StoredIndex, lexical: LexicalIndex, embedder: Embedder, settings: Settings) -> None:
+    Inside, chunks and sentences are positions in the snapshot's sorted lists; the vector stores speak in
+    stable ids, which are mapped to positions as results come back.
+    """
+
+    def __init__(self, stored: Snapshot, lexical: LexicalIndex, embedder: Embedder, settings: Settings) -> None:
         self.stored = stored
         self.lexical = lexical
         self.embedder = embedder
         self.settings = settings
         self.dictionary = get_dictionary(settings.cache_dir)
+        self.chunk_at = {c.id: n for n, c in enumerate(stored.chunks)}
+        self.sentence_at = {s.id: n for n, s in enumerate(stored.sentences)}
         self.chunk_sentences = sentences_of_chunks(stored.chunks, stored.sentences)
         self.sentence_chunks: list[list[int]] = [[] for _ in stored.sentences]
-        for chunk_id, ids in enumerate(self.chunk_sentences):
-            for i in ids:
-                self.sentence_chunks[i].append(chunk_id)
+        for chunk, positions in enumerate(self.chunk_sentences):
+            for i in positions:
+                self.sentence_chunks[i].append(chunk)
 
     def _query_vectors(self, texts: list[str], langs: list[str]) -> np.ndarray:
         vecs = self.embedder.encode_queries(texts)
@@ -96,7 +83,7 @@ class Retriever:
         _, ids = self.stored.sentence_vectors.search(qv, n)
         out = []
         for row in ids:
-            ranking = (c for i in row if i >= 0 for c in self.sentence_chunks[int(i)])
+            ranking = (c for i in row if i >= 0 for c in self.sentence_chunks[self.sentence_at[int(i)]])
             out.append(list(dict.fromkeys(ranking)))
         return out
 
@@ -117,9 +104,9 @@ class Retriever:
             langs.append(OTHER[lang])
         qv = self._query_vectors(texts, langs)
         t2 = time.perf_counter()
-        n = min(s.candidates, self.stored.vectors.ntotal)
+        n = min(s.candidates, len(self.stored.chunks))
         _, ids = self.stored.vectors.search(qv, n)
-        rankings = [[int(i) for i in row if i >= 0] for row in ids]
+        rankings = [[self.chunk_at[int(i)] for i in row if i >= 0] for row in ids]
         weights = [1.0] * len(rankings)
         if s.sentence_weight > 0 and self.stored.sentences:
             sentence_rankings = self._sentence_rankings(qv, min(s.candidates, len(self.stored.sentences)))
@@ -144,7 +131,7 @@ class Retriever:
         hits = []
         for i in best:
             c = self.stored.chunks[i]
-            hits.append(Hit(c.doc, c.start, c.end, c.text, round(fused[i], 6), c.id, c.language))
+            hits.append(Hit(c.doc, c.start, c.end, c.text, round(fused[i], 6), c.id, c.language, c.page))
         t5 = time.perf_counter()
         timings = {
             "translate": (t1 - t0) * 1e3,

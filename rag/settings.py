@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     hnsw_ef_construction: int = Field(default=80, ge=8)
     hnsw_ef_search: int = Field(default=256, ge=1)
     ivf_nprobe: int = Field(default=128, ge=1)
+    # HNSW cannot remove vectors: a deleted one is skipped until this share of the index is deleted, then the
+    # graph is rebuilt from the live vectors.
+    tombstone_share: float = Field(default=0.2, gt=0.0, le=1.0)
+    # The language means that centre every vector stay frozen between full rebuilds (so a write re-embeds only
+    # its own document); once the collection has grown by this share since they were computed, the next write
+    # recomputes them and re-centres the stored vectors (no re-embedding).
+    means_refresh_growth: float = Field(default=0.5, gt=0.0)
 
     # Retrieval.
     top_k: int = Field(default=10, ge=1, le=100)
@@ -89,6 +96,8 @@ class Settings(BaseSettings):
     # Input limits: the question, and each corpus file (larger ones are refused with a message naming them).
     max_question_chars: int = Field(default=1000, ge=10)
     max_file_bytes: int = Field(default=64 * 2**20, ge=1)
+    # An upload larger than this gets 413; the body is counted as it streams in, never held in memory whole.
+    max_upload_bytes: int = Field(default=32 * 2**20, ge=1024)
 
     # HTTP service: bind address, request body limit, and an optional bearer token for every /v1 route.
     host: str = "127.0.0.1"

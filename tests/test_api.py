@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from collections.abc import Iterator
@@ -114,7 +113,7 @@ def test_bad_input_is_422_and_big_body_413(client: TestClient) -> None:
 
 @pytest.fixture(scope="module")
 def guarded(pipe: Pipeline) -> FastAPI:
-    return create_app(dataclasses.replace(pipe, settings=pipe.settings.model_copy(update={"api_token": TOKEN})))
+    return create_app(pipe.derived(settings=pipe.settings.model_copy(update={"api_token": TOKEN})))
 
 
 def _routes(routes: list[Any], prefix: str = "") -> list[tuple[str, str]]:

@@ -4,12 +4,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rag.corpus import clean_text, corpus_files, detect_language, load_document
-from rag.errors import CorpusError
+from rag.collection import make_document, sha256_bytes
+from rag.corpus import clean_text
+from rag.data import Document
+from rag.ingest import read_path
+from rag.text import detect_language
 
 TEXT = st.text(alphabet=st.sampled_from(list("ab cÿŷ\n\t多边主义。，Ａ1ӱỹ")), max_size=80)
 
@@ -42,26 +44,16 @@ def test_ocr_noise_removed_and_broken_chinese_lines_joined() -> None:
     assert "伙伴关系协定》正式签署。\n\n下一段" in clean
 
 
-def test_non_utf8_file_is_named(tmp_path: Path) -> None:
-    bad = tmp_path / "latin1.txt"
-    bad.write_bytes("caf\xe9".encode("latin-1"))
-    with pytest.raises(CorpusError, match=r"latin1\.txt is not valid UTF-8"):
-        load_document(bad)
+def load(path: Path) -> Document:
+    return make_document(read_path(path), path.name, sha256_bytes(path.read_bytes()))
 
 
-def test_corpus_folder_errors(tmp_path: Path) -> None:
-    with pytest.raises(CorpusError, match="does not exist"):
-        corpus_files(tmp_path / "missing")
-    (tmp_path / "notes.pdf").write_bytes(b"%PDF")
-    with pytest.raises(CorpusError, match=r"no \.txt or \.md files"):
-        corpus_files(tmp_path)
-
-
-def test_document_keeps_original_text(corpus: Path) -> None:
-    doc = load_document(corpus / "zh.md")
-    assert doc.text == (corpus / "zh.md").read_text("utf-8")
-    assert doc.language == "zh"
+def test_document_keeps_the_extracted_text(corpus: Path) -> None:
+    doc = load(corpus / "en.txt")
+    assert doc.text == (corpus / "en.txt").read_text("utf-8")
+    assert doc.language == "en"
     assert len(doc.sha256) == 64
+    assert load(corpus / "zh.md").language == "zh"
 
 
 def test_hard_wrapped_lines_are_joined_with_exact_offsets() -> None:
@@ -87,9 +79,10 @@ def test_hard_wrapped_lines_are_joined_with_exact_offsets() -> None:
 MEASURE_LOAD = """
 import resource, sys
 from pathlib import Path
-from rag.corpus import load_document
+from rag.collection import make_document
+from rag.ingest import read_path
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-doc = load_document(Path(sys.argv[1]))
+doc = make_document(read_path(Path(sys.argv[1])), "big.txt", "")
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print((after - before) * 1024, len(doc.clean))
 """
@@ -110,10 +103,3 @@ def test_loading_a_50_mb_file_takes_under_ten_times_its_size(tmp_path: Path) -> 
     grown, clean_chars = (int(x) for x in done.stdout.split())
     assert clean_chars > 0
     assert grown < 10 * path.stat().st_size, f"{grown / 2**20:.0f} MiB for a {path.stat().st_size / 2**20:.0f} MiB file"
-
-
-def test_a_file_over_the_size_limit_is_named(tmp_path: Path) -> None:
-    path = tmp_path / "huge.txt"
-    path.write_text("word " * 1000, "utf-8")
-    with pytest.raises(CorpusError, match=r"huge.txt is 0.0 MiB; the limit is 0.0 MiB \(RAG_MAX_FILE_BYTES\)"):
-        load_document(path, max_bytes=100)

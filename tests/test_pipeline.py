@@ -55,19 +55,19 @@ def test_a_corpus_with_no_text_is_a_clear_error_and_saves_nothing(tmp_path: Path
     (folder / "blank.txt").write_bytes(b"")
     (folder / "spaces.md").write_text("  \n\n ", "utf-8")
     config = Settings(corpus_dir=folder, index_dir=tmp_path / "index", cache_dir=shared_cache)
-    with pytest.raises(CorpusError, match=r"holds no text to index \(blank.txt, spaces.md\)"):
+    with pytest.raises(CorpusError, match=r"nothing to index in .*2 skipped \(blank.txt, spaces.md\)"):
         Pipeline.load(config, embedder=FakeEmbedder())
-    assert not (tmp_path / "index").exists()
+    assert not (tmp_path / "index" / "catalog.sqlite").exists()
 
 
 def test_embedding_logs_progress_when_not_in_a_terminal(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from rag import pipeline
+    from rag import embedding
 
-    monkeypatch.setattr(pipeline, "PROGRESS_SECONDS", 0.0)
-    caplog.set_level("INFO", logger="rag.pipeline")
-    vectors = pipeline.embed_passages(FakeEmbedder(), [f"text {i}" for i in range(10)], 4, "embedding chunks")
+    monkeypatch.setattr(embedding, "PROGRESS_SECONDS", 0.0)
+    caplog.set_level("INFO", logger="rag.embedding")
+    vectors = embedding.embed_passages(FakeEmbedder(), [f"text {i}" for i in range(10)], 4, "embedding chunks")
     assert vectors.shape == (10, FakeEmbedder.dim)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("embedding chunks:")]
     assert lines and lines[-1].startswith("embedding chunks: 10/10 (100%)")

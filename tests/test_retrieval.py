@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from rag import Pipeline
-from rag.retrieval import centre, rrf, unit
+from rag.centring import centre, unit
+from rag.retrieval import rrf
 
 
 def test_rrf_sums_reciprocal_ranks() -> None:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import socket
 import threading
@@ -36,7 +35,7 @@ def server(request: pytest.FixtureRequest, pipe: Pipeline) -> Iterator[tuple[str
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     secret = SecretStr(token) if token else None
-    guarded = dataclasses.replace(pipe, settings=pipe.settings.model_copy(update={"api_token": secret}))
+    guarded = pipe.derived(settings=pipe.settings.model_copy(update={"api_token": secret}))
     config = uvicorn.Config(create_app(guarded), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)

@@ -44,17 +44,18 @@ class EvidenceFinder:
         self.retriever = retriever
         self.sentences = retriever.stored.sentences
 
-    def _semantic(self, retrieval: Retrieval, ids: list[int]) -> np.ndarray:
-        if not ids or retrieval.query_vectors.size == 0:
-            return np.zeros(len(ids), dtype=np.float32)
-        vectors = self.retriever.stored.sentence_vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+    def _semantic(self, retrieval: Retrieval, positions: list[int]) -> np.ndarray:
+        if not positions or retrieval.query_vectors.size == 0:
+            return np.zeros(len(positions), dtype=np.float32)
+        ids = np.asarray([self.sentences[i].id for i in positions], dtype=np.int64)
+        vectors = self.retriever.stored.sentence_vectors.get(ids)
         return np.asarray(vectors @ retrieval.query_vectors[0], dtype=np.float32)
 
     def candidates(self, question: Question, retrieval: Retrieval) -> list[Candidate]:
         """The sentences of the retrieval's candidate pool, each once, best passage first."""
         ranks: dict[int, int] = {}
         for rank, hit in enumerate(retrieval.pool):
-            for i in self.retriever.chunk_sentences[hit.chunk_id]:
+            for i in self.retriever.chunk_sentences[self.retriever.chunk_at[hit.chunk_id]]:
                 ranks.setdefault(i, rank)
         passage_coverage = [question.coverage([hit.text]) for hit in retrieval.pool]
         ids = list(ranks)

@@ -45,7 +45,7 @@ class ExtractiveComposer:
             s = p.sentence
             source = self.documents[s.doc].text[s.start : s.end]
             weight = round(score(a.question, p, self.assessor.weights), 4)
-            citations.append(Citation(n, s.doc, s.start, s.end, source, weight))
+            citations.append(Citation(n, s.doc, s.start, s.end, source, weight, s.page))
             parts.append(f"{s.text} [{n}]")
         text = ("" if lang == "zh" else " ").join(parts)
         return Answer(retrieval.query, text, False, lang, citations, retrieval.hits, confidence, "", self.name)

@@ -13,8 +13,8 @@ import faiss
 import numpy as np
 
 from rag.bench.common import percentiles
-from rag.index import make_faiss_index
 from rag.settings import Settings
+from rag.store.faiss_index import make_faiss_index
 
 K = 10
 
@@ -42,6 +42,7 @@ def bench_index_types(vectors: np.ndarray, queries: np.ndarray, types: list[str]
     for kind in ["flat", *[t for t in types if t != "flat"]]:
         t0 = time.perf_counter()
         index = make_faiss_index(vectors, kind, settings)
+        index.add(vectors)
         build_s = time.perf_counter() - t0
         latencies = []
         found = np.empty((len(queries), K), dtype=np.int64)

@@ -98,14 +98,14 @@ def test_gate_catches_a_planted_faulty_composer(fake_pipe: Pipeline) -> None:
     baseline = make_baseline(honest)
     assert check(honest, baseline).passed
 
-    shifted = replace(fake_pipe, composer=ShiftedCitations(fake_pipe.composer))
+    shifted = fake_pipe.derived(wrap_composer=ShiftedCitations)
     gate = check(make_report(run_questions(shifted, examples)), baseline)
     assert "test/citation_exactness" in gate.failures and "tune/citation_exactness" in gate.failures
 
     text = fake_pipe.documents["zh.md"].text
     decoy_text = "亚投行于2016年开业。"
     decoy = ("zh.md", text.index(decoy_text), text.index(decoy_text) + len(decoy_text), decoy_text)
-    wrong = replace(fake_pipe, composer=WrongSource(fake_pipe.composer, decoy))
+    wrong = fake_pipe.derived(wrap_composer=lambda inner: WrongSource(inner, decoy))
     report = make_report(run_questions(wrong, examples))
     assert report.splits["test"]["citation_exactness"] == 1.0
     gate = check(report, baseline)

@@ -1,0 +1,213 @@
+"""The collection's catalog in SQLite (WAL): documents with their extracted text, chunks, sentences, raw vectors.
+
+The catalog is the record of truth. Each write is one transaction that also moves the generation on; the
+vector index files of a generation are derived from it (they can be rebuilt from the raw vectors stored here,
+without the model). Readers read one generation inside one read transaction, so they never see half a write.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.data import Chunk, Sentence
+from rag.errors import IndexCorruptError
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    name TEXT PRIMARY KEY, sha256 TEXT NOT NULL, format TEXT NOT NULL, language TEXT NOT NULL,
+    size INTEGER NOT NULL, source TEXT NOT NULL, mtime REAL, added TEXT NOT NULL, text TEXT NOT NULL,
+    pages TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY, doc TEXT NOT NULL REFERENCES documents(name) ON DELETE CASCADE,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, clean TEXT NOT NULL, language TEXT NOT NULL, page INTEGER,
+    tokens TEXT NOT NULL, vector BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sentences (
+    id INTEGER PRIMARY KEY, doc TEXT NOT NULL REFERENCES documents(name) ON DELETE CASCADE,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, language TEXT NOT NULL, page INTEGER,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc);
+CREATE INDEX IF NOT EXISTS sentences_doc ON sentences(doc);
+"""
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    """A catalog row of `documents`: what the listing shows, and the extracted text."""
+
+    name: str
+    sha256: str
+    format: str
+    language: str
+    size: int
+    # "folder" for files synced from the corpus folder (a sync deletes them when the file goes), "upload" or
+    # "cli" for documents added by hand (a sync leaves them alone).
+    source: str
+    mtime: float | None
+    added: str
+    text: str
+    pages: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A document with everything derived from it, as one write stores it; vectors are raw (not centred)."""
+
+    record: DocumentRecord
+    chunks: list[Chunk]
+    chunk_tokens: list[list[str]]
+    chunk_vectors: np.ndarray
+    sentences: list[Sentence]
+    sentence_vectors: np.ndarray
+
+
+@dataclass(frozen=True)
+class CatalogState:
+    """One generation of the catalog, read in one transaction.
+
+    Chunks and sentences come sorted by document and offset: the same documents give the same order, whatever
+    order they were written in.
+    """
+
+    generation: int
+    meta: dict[str, Any]
+    documents: list[DocumentRecord]
+    chunks: list[Chunk]
+    chunk_tokens: list[list[str]]
+    sentences: list[Sentence]
+
+
+class Catalog:
+    """Reads and writes `catalog.sqlite` in a collection folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def exists(self) -> bool:
+        """Whether a catalog has been written here."""
+        return self.path.is_file()
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection (WAL, foreign keys on) with the schema in place; closed on exit."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)) as con:
+            try:
+                con.execute("PRAGMA journal_mode=WAL")
+                con.execute("PRAGMA synchronous=FULL")
+                con.execute("PRAGMA foreign_keys=ON")
+                if con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'meta'").fetchone()[0] == 0:
+                    con.executescript(SCHEMA)
+            except sqlite3.DatabaseError as exc:
+                raise IndexCorruptError(
+                    f"{self.path} is not a readable catalog ({exc}); move it aside and run `rag index --rebuild`"
+                ) from exc
+            yield con
+
+    def generation(self) -> int:
+        """The committed generation (0 before the first write): a cheap check for readers."""
+        if not self.exists():
+            return 0
+        with self.connect() as con:
+            row = con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def read(self) -> CatalogState:
+        """The committed generation, whole, from one read transaction."""
+        with self.connect() as con:
+            con.execute("BEGIN")
+            try:
+                meta = {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM meta")}
+                docs = [_document(row) for row in con.execute(f"SELECT {DOC_COLUMNS} FROM documents ORDER BY name")]
+                chunk_rows = con.execute(
+                    'SELECT id, doc, start, "end", clean, language, page, tokens FROM chunks ORDER BY doc, start, "end"'
+                ).fetchall()
+                sentence_rows = con.execute(
+                    'SELECT id, doc, start, "end", text, language, page FROM sentences ORDER BY doc, start, "end"'
+                ).fetchall()
+            finally:
+                con.execute("COMMIT")
+        texts = {d.name: d.text for d in docs}
+        chunks = [
+            Chunk(i, d, s, e, texts[d][s:e], clean, lang, page) for i, d, s, e, clean, lang, page, _ in chunk_rows
+        ]
+        tokens = [json.loads(row[7]) for row in chunk_rows]
+        sentences = [Sentence(*row) for row in sentence_rows]
+        return CatalogState(int(meta.get("generation", 0)), meta, docs, chunks, tokens, sentences)
+
+    def vectors(self, table: str) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and raw vectors of every chunk or sentence (`table`), in id order."""
+        if table not in ("chunks", "sentences"):
+            raise ValueError(table)
+        with self.connect() as con:
+            rows = con.execute(f"SELECT id, vector FROM {table} ORDER BY id").fetchall()
+        ids = np.asarray([r[0] for r in rows], dtype=np.int64)
+        if not rows:
+            return ids, np.zeros((0, 0), dtype=np.float32)
+        return ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+
+    def write(self, generation: int, meta: dict[str, Any], add: list[StoredDocument], remove: list[str]) -> None:
+        """Remove documents (their chunks and sentences go too), add documents and set meta, in one transaction.
+
+        `meta` gets the new generation. Nothing of it is visible until it commits.
+        """
+        with self.connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.executemany("DELETE FROM documents WHERE name = ?", [(name,) for name in remove])
+                for doc in add:
+                    _insert(con, doc)
+                rows = [(k, json.dumps(v)) for k, v in (meta | {"generation": generation}).items()]
+                con.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", rows)
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+
+DOC_COLUMNS = "name, sha256, format, language, size, source, mtime, added, text, pages"
+
+
+def _document(row: tuple[Any, ...]) -> DocumentRecord:
+    name, sha256, fmt, language, size, source, mtime, added, text, pages = row
+    return DocumentRecord(name, sha256, fmt, language, size, source, mtime, added, text, tuple(json.loads(pages)))
+
+
+def _insert(con: sqlite3.Connection, doc: StoredDocument) -> None:
+    r = doc.record
+    con.execute(
+        f"INSERT INTO documents ({DOC_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (r.name, r.sha256, r.format, r.language, r.size, r.source, r.mtime, r.added, r.text, json.dumps(r.pages)),
+    )
+    con.executemany(
+        'INSERT INTO chunks (id, doc, start, "end", clean, language, page, tokens, vector) '
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (c.id, c.doc, c.start, c.end, c.clean, c.language, c.page, json.dumps(t, ensure_ascii=False), v.tobytes())
+            for c, t, v in zip(doc.chunks, doc.chunk_tokens, _f32(doc.chunk_vectors), strict=True)
+        ],
+    )
+    con.executemany(
+        'INSERT INTO sentences (id, doc, start, "end", text, language, page, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        [
+            (s.id, s.doc, s.start, s.end, s.text, s.language, s.page, v.tobytes())
+            for s, v in zip(doc.sentences, _f32(doc.sentence_vectors), strict=True)
+        ],
+    )
+
+
+def _f32(vectors: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(vectors, dtype=np.float32)

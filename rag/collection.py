@@ -1,0 +1,680 @@
+"""The document collection: the one writer of the catalog and the vector indexes, and the loader of snapshots.
+
+A write (add, replace, remove, sync, rebuild) parses and embeds outside the lock, then, under a file lock held
+across processes: applies itself to copies of the current vector indexes, saves them as the next
+generation's files, and commits the catalog (documents, chunks, sentences, raw vectors, means, manifest,
+generation) in one SQLite transaction. Until that commit every reader sees the state before; a crash at any
+point leaves one of the two. Files of other generations are removed afterwards (the one before is kept for
+readers still loading it), and orphans of a killed write at the next write or start.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.catalog import Catalog, CatalogState, DocumentRecord, StoredDocument
+from rag.centring import NO_MEANS, LanguageMeans, centre, language_means
+from rag.chunking import SENTENCE_VERSION, chunk_document, document_sentences, make_splitter
+from rag.corpus import CLEANING_VERSION, clean_text
+from rag.data import Chunk, Document, Sentence
+from rag.embedding import Embedder, embed_passages
+from rag.errors import CorpusError, IndexCorruptError, IndexStaleError, InputError, RagError, UnreadableDocumentError
+from rag.ingest import SUPPORTED, Extracted, read_bytes
+from rag.lexical import tokenize
+from rag.settings import Settings
+from rag.store import VectorIndex, load_vector_index, new_vector_index
+from rag.text import UNSAFE_CHARS, detect_language
+
+log = logging.getLogger(__name__)
+
+FORMAT = 3
+CATALOG_FILE = "catalog.sqlite"
+LOCK_FILE = ".write.lock"
+VECTOR_FILES = {"chunks": "chunks-{gen}.faiss", "sentences": "sentences-{gen}.faiss"}
+MAX_NAME_CHARS = 200
+LOAD_ATTEMPTS = 3
+
+
+def expected_manifest(settings: Settings, embedder: Embedder) -> dict[str, Any]:
+    """What the collection's manifest must say for these settings and this embedder.
+
+    Any difference means the stored chunks or vectors are not what these settings would make: a rebuild is due.
+    """
+    return {
+        "format": FORMAT,
+        "embedder": embedder.id,
+        "dimension": embedder.dim,
+        "embedding": {
+            "query_prefix": settings.query_prefix,
+            "passage_prefix": settings.passage_prefix,
+            "max_seq_length": settings.max_seq_length,
+        },
+        "index_type": settings.index_type,
+        "index_params": {
+            "auto_flat_max": settings.auto_flat_max,
+            "hnsw_m": settings.hnsw_m,
+            "hnsw_ef_construction": settings.hnsw_ef_construction,
+        },
+        "centered": settings.center_embeddings,
+        "centering": {"sample": settings.centering_sample, "min_language_chunks": settings.min_language_chunks},
+        "chunking": {
+            "cleaning": CLEANING_VERSION,
+            "encoding": settings.tiktoken_encoding,
+            "chunk_tokens": settings.chunk_tokens,
+            "chunk_overlap": settings.chunk_overlap,
+            "sentences": SENTENCE_VERSION,
+            "sentence_max_chars": settings.sentence_max_chars,
+            "min_sentence_chars": settings.min_sentence_chars,
+        },
+    }
+
+
+def stale_key(manifest: dict[str, Any] | None, expected: dict[str, Any]) -> str | None:
+    """The first manifest key whose value differs from what is expected, or None when all match."""
+    for key, want in expected.items():
+        if (manifest or {}).get(key) != want:
+            return key
+    return None
+
+
+def check_name(name: str) -> str:
+    """A document name as stored: the file's base name (browsers may send a path); InputError if unusable."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if not base or base in (".", "..") or base.startswith("."):
+        raise InputError(f"{name!r} is not a usable document name; give the file a name such as report.pdf")
+    if UNSAFE_CHARS.search(base) or any(c in base for c in "\x00\n\r\t"):
+        raise InputError("the document name holds control characters; rename the file")
+    if len(base) > MAX_NAME_CHARS:
+        raise InputError(f"the document name is {len(base)} characters long; the limit is {MAX_NAME_CHARS}")
+    return base
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """What the document listing shows about one document."""
+
+    name: str
+    language: str
+    format: str
+    chunks: int
+    size: int
+    characters: int
+    pages: int
+    sha256: str
+    source: str
+    added: str
+
+
+@dataclass
+class Snapshot:
+    """One committed generation of the collection, loaded for searching. Never changes once loaded."""
+
+    generation: int
+    manifest: dict[str, Any]
+    means: LanguageMeans
+    means_info: dict[str, Any]
+    documents: dict[str, Document]
+    infos: dict[str, DocumentInfo]
+    # Sorted by document and offset.
+    chunks: list[Chunk]
+    chunk_tokens: list[list[str]]
+    sentences: list[Sentence]
+    vectors: VectorIndex
+    sentence_vectors: VectorIndex
+    # Vector files were missing or did not match, and were rebuilt from the catalog's raw vectors in memory.
+    repaired: bool = False
+
+
+@dataclass
+class WriteReport:
+    """What a write did, by document name."""
+
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    # (name, why) for each file that could not be read; the rest of the write went ahead.
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """Whether the write changed the collection."""
+        return bool(self.added or self.replaced or self.removed)
+
+    def summary(self) -> str:
+        """One line for a log or a terminal."""
+        parts = [f"{len(self.added)} added", f"{len(self.replaced)} replaced", f"{len(self.removed)} removed"]
+        parts.append(f"{len(self.unchanged)} unchanged")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped ({', '.join(n for n, _ in self.skipped)})")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class FolderChanges:
+    """How a corpus folder differs from the documents synced from it before."""
+
+    new: list[Path]
+    changed: list[Path]
+    gone: list[str]
+    unsupported: list[Path]
+
+    @property
+    def any(self) -> bool:
+        """Whether a sync would change the collection."""
+        return bool(self.new or self.changed or self.gone)
+
+    def summary(self) -> str:
+        """One line for a log or a terminal."""
+        return f"{len(self.new)} new, {len(self.changed)} changed, {len(self.gone)} gone"
+
+
+def folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """The files of a corpus folder: those of a supported type, and the others (hidden files ignored)."""
+    if not folder.is_dir():
+        raise CorpusError(f"corpus folder {folder} does not exist; set RAG_CORPUS_DIR or --corpus")
+    root = folder.resolve()
+    supported: list[Path] = []
+    other: list[Path] = []
+    for p in sorted(folder.iterdir()):
+        # A symlink that leads out of the corpus folder is not part of the corpus.
+        if p.name.startswith(".") or not p.is_file() or not p.resolve().is_relative_to(root):
+            continue
+        (supported if p.suffix.lower() in SUPPORTED else other).append(p)
+    return supported, other
+
+
+def list_documents(index_dir: Path) -> list[DocumentInfo]:
+    """The documents of the collection in `index_dir`, by name, without loading a model."""
+    catalog = Catalog(index_dir / CATALOG_FILE)
+    if not catalog.exists():
+        return []
+    return list(_infos(catalog.read()).values())
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def make_document(extracted: Extracted, name: str, sha256: str) -> Document:
+    """A `Document` of extracted text: cleaned, with its offset map and language."""
+    clean, origin = clean_text(extracted.text)
+    return Document(
+        name, extracted.text, clean, origin, detect_language(clean), sha256, extracted.format, extracted.pages
+    )
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class Collection:
+    """The documents of one index folder (`settings.index_dir`), and the only way to change them."""
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.folder = settings.index_dir
+        self.catalog = Catalog(self.folder / CATALOG_FILE)
+        self.manifest = expected_manifest(settings, embedder)
+        self._splitter: Any = None
+
+    # Reading
+
+    def generation(self) -> int:
+        """The committed generation; cheap enough to check before every request."""
+        return self.catalog.generation()
+
+    def exists(self) -> bool:
+        """Whether anything was ever committed here."""
+        return self.generation() > 0
+
+    def stale(self) -> str | None:
+        """The manifest key that differs from these settings, or None when the stored state fits them."""
+        if not self.exists():
+            return None
+        return stale_key(self.catalog.read().meta.get("manifest"), self.manifest)
+
+    def snapshot(self) -> Snapshot:
+        """The committed state; IndexStaleError when it was made with other settings or another model."""
+        for attempt in range(LOAD_ATTEMPTS):
+            state = self.catalog.read()
+            key = stale_key(state.meta.get("manifest"), self.manifest) if state.generation else None
+            if key is not None:
+                raise IndexStaleError(
+                    f"the index at {self.folder} was built with another {key}; run `rag index --rebuild`"
+                )
+            try:
+                return self._load(state)
+            except FileNotFoundError:
+                # A writer committed twice while this read, and removed the files of the generation read.
+                if attempt + 1 == LOAD_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _load(self, state: CatalogState) -> Snapshot:
+        meta = state.meta
+        means = LanguageMeans(**meta["means"]) if "means" in meta else NO_MEANS
+        documents = {
+            r.name: make_document(Extracted(r.text, r.format, r.pages), r.name, r.sha256) for r in state.documents
+        }
+        infos = _infos(state)
+        vectors, repaired = self._vectors(state, "chunks", [c.language for c in state.chunks], means.passage)
+        sentence_vectors, repaired_s = self._vectors(
+            state, "sentences", [s.language for s in state.sentences], means.sentence
+        )
+        return Snapshot(
+            state.generation,
+            meta.get("manifest", self.manifest),
+            means,
+            meta.get("means_info", {}),
+            documents,
+            infos,
+            state.chunks,
+            state.chunk_tokens,
+            state.sentences,
+            vectors,
+            sentence_vectors,
+            repaired or repaired_s,
+        )
+
+    def _vectors(
+        self, state: CatalogState, table: str, langs: list[str], means: dict[str, list[float]]
+    ) -> tuple[VectorIndex, bool]:
+        """The generation's vector index of `table`; rebuilt from raw vectors when its file is missing or bad."""
+        expected = len(state.chunks if table == "chunks" else state.sentences)
+        if state.generation == 0:
+            return new_vector_index(self.settings, np.zeros(0, np.int64), np.zeros((0, self.embedder.dim))), False
+        path = self.folder / VECTOR_FILES[table].format(gen=state.generation)
+        want = state.meta.get("files", {}).get(path.name)
+        if not path.is_file() and self.generation() != state.generation:
+            raise FileNotFoundError(path)
+        problem = None
+        if not path.is_file():
+            problem = "is missing"
+        elif sha256_file(path) != want:
+            problem = "does not match its checksum"
+        else:
+            try:
+                index = load_vector_index(self.settings, path)
+            except IndexCorruptError:
+                problem = "cannot be read"
+            else:
+                if index.count() == expected:
+                    return index, False
+                problem = f"holds {index.count()} vectors for {expected} rows"
+        log.warning("%s %s; rebuilt it from the catalog (the next write saves it)", path, problem)
+        ids, raw = self.catalog.vectors(table)
+        order = {int(i): n for n, i in enumerate(ids)}
+        rows = state.chunks if table == "chunks" else state.sentences
+        raw = raw[[order[r.id] for r in rows]] if rows else np.zeros((0, self.embedder.dim), np.float32)
+        vectors = centre(raw, langs, means) if self.settings.center_embeddings else raw
+        return new_vector_index(self.settings, np.asarray([r.id for r in rows], np.int64), vectors), True
+
+    def folder_changes(self, folder: Path) -> FolderChanges:
+        """New, changed and vanished files of `folder` against the documents synced from it.
+
+        Size and modification time decide first; a file whose size or time differs is hashed, and counts as
+        changed only when its bytes did.
+        """
+        supported, other = folder_files(folder)
+        state_docs = {r.name: r for r in self.catalog.read().documents} if self.exists() else {}
+        new, changed = [], []
+        for path in supported:
+            record = state_docs.get(path.name)
+            if record is None:
+                new.append(path)
+                continue
+            stat = path.stat()
+            if record.size == stat.st_size and record.mtime == stat.st_mtime:
+                continue
+            if sha256_file(path) != record.sha256:
+                changed.append(path)
+        names = {p.name for p in supported}
+        gone = [n for n, r in state_docs.items() if r.source == "folder" and n not in names]
+        return FolderChanges(new, changed, gone, other)
+
+    # Writing
+
+    def add_bytes(self, data: bytes, name: str, source: str = "upload") -> tuple[DocumentInfo, bool]:
+        """Add or replace one document from its bytes; (its listing, whether the collection changed).
+
+        Identical bytes under the same name change nothing. Raises UnsupportedFormatError or
+        UnreadableDocumentError, and the collection stays as it was.
+        """
+        name = check_name(name)
+        sha = sha256_bytes(data)
+        current = self._record(name)
+        if current is not None and current.sha256 == sha:
+            return self._info_of(name), False
+        doc = self._prepare([(read_bytes(data, name), name, sha, len(data), source, None)])[0]
+        self.commit([doc], [])
+        return self._info_of(name), True
+
+    def add_paths(self, paths: list[Path], source: str = "cli") -> WriteReport:
+        """Add or replace files (a folder means its supported files); unreadable ones are skipped and named."""
+        files: list[Path] = []
+        report = WriteReport()
+        for path in paths:
+            if path.is_dir():
+                supported, other = folder_files(path)
+                files += supported
+                report.skipped += [(p.name, f"unsupported type {p.suffix or '(none)'}") for p in other]
+            elif path.is_file():
+                files.append(path)
+            else:
+                raise InputError(f"{path} does not exist")
+        self._write_files(files, [], source, report)
+        return report
+
+    def remove(self, names: list[str]) -> WriteReport:
+        """Delete documents by name; NotFoundError (nothing deleted) when one is not in the collection."""
+        from rag.errors import NotFoundError
+
+        have = {r.name for r in self.catalog.read().documents} if self.exists() else set()
+        missing = [n for n in names if n not in have]
+        if missing:
+            raise NotFoundError(f"no document named {', '.join(map(repr, missing))} in the collection")
+        if names:
+            self.commit([], list(dict.fromkeys(names)))
+        return WriteReport(removed=list(dict.fromkeys(names)))
+
+    def sync(self, folder: Path) -> WriteReport:
+        """Make the documents synced from `folder` match it, re-embedding only what changed.
+
+        New files are added, changed ones replaced, vanished ones deleted. A file that cannot be read is skipped
+        and named.
+        """
+        changes = self.folder_changes(folder)
+        report = WriteReport()
+        report.skipped += [(p.name, f"unsupported type {p.suffix or '(none)'}") for p in changes.unsupported]
+        for name, why in report.skipped:
+            log.warning("skipped %s: %s", name, why)
+        if not changes.any:
+            return report
+        log.info("syncing %s: %s", folder, changes.summary())
+        self._write_files([*changes.new, *changes.changed], changes.gone, "folder", report)
+        return report
+
+    def rebuild(self, folder: Path | None = None) -> WriteReport:
+        """Re-chunk and re-embed every stored document, recompute the language means, and sync `folder` if given.
+
+        Stored documents are rebuilt from their stored text, so uploads need no file. One commit replaces the
+        whole state.
+        """
+        records = [] if not self.catalog.exists() else self.catalog.read().documents
+        items = [(Extracted(r.text, r.format, r.pages), r.name, r.sha256, r.size, r.source, r.mtime) for r in records]
+        report = WriteReport()
+        if folder is not None:
+            changes = self.folder_changes(folder)
+            fresh = {p.name: p for p in [*changes.new, *changes.changed]}
+            items = [i for i in items if i[1] not in fresh and i[1] not in changes.gone]
+            report.removed += changes.gone
+            loaded = self._read_files(list(fresh.values()), "folder", report)
+            items += loaded
+        if not items:
+            raise CorpusError(f"nothing to index: {folder or self.folder} holds no readable documents")
+        prepared = self._prepare(items)
+        log.info("rebuilding the index from %d documents", len(prepared))
+        self.commit(prepared, [r.name for r in records], full=True)
+        report.added = [p.record.name for p in prepared]
+        return report
+
+    def _write_files(self, files: list[Path], gone: list[str], source: str, report: WriteReport) -> None:
+        have = {r.name: r.sha256 for r in self.catalog.read().documents} if self.exists() else {}
+        items = self._read_files(files, source, report)
+        fresh = []
+        for item in items:
+            name, sha = item[1], item[2]
+            if have.get(name) == sha and name not in gone:
+                report.unchanged.append(name)
+            else:
+                (report.replaced if name in have else report.added).append(name)
+                fresh.append(item)
+        report.removed += gone
+        if fresh or gone:
+            self.commit(self._prepare(fresh), gone)
+
+    def _read_files(self, files: list[Path], source: str, report: WriteReport) -> list[_Item]:
+        items: list[_Item] = []
+        for path in files:
+            try:
+                name = check_name(path.name)
+                size = path.stat().st_size
+                if size > self.settings.max_file_bytes:
+                    raise CorpusError(
+                        f"{path} is {size / 2**20:.1f} MiB; the limit is "
+                        f"{self.settings.max_file_bytes / 2**20:.1f} MiB (RAG_MAX_FILE_BYTES)"
+                    )
+                mtime = path.stat().st_mtime
+                data = path.read_bytes()
+                items.append((read_bytes(data, name), name, sha256_bytes(data), size, source, mtime))
+            except (RagError, OSError) as exc:
+                log.warning("skipped %s: %s", path, exc)
+                report.skipped.append((path.name, str(exc)))
+        return items
+
+    def _record(self, name: str) -> DocumentRecord | None:
+        if not self.exists():
+            return None
+        return next((r for r in self.catalog.read().documents if r.name == name), None)
+
+    def _info_of(self, name: str) -> DocumentInfo:
+        return _infos(self.catalog.read())[name]
+
+    def _prepare(self, items: list[_Item]) -> list[StoredDocument]:
+        """Chunk, tokenize and embed documents (outside the lock: this is the slow part of a write)."""
+        if self._splitter is None:
+            s = self.settings
+            self._splitter = make_splitter(
+                s.chunk_tokens, s.chunk_overlap, s.tiktoken_encoding, s.cache_dir / "tiktoken"
+            )
+        docs, pieces = [], []
+        for extracted, name, sha, size, source, mtime in items:
+            doc = make_document(extracted, name, sha)
+            chunks = chunk_document(doc, self._splitter)
+            if not chunks:
+                raise UnreadableDocumentError(f"{name} holds no text to index (only punctuation or spaces)")
+            sentences = document_sentences(doc, self.settings.sentence_max_chars, self.settings.min_sentence_chars)
+            record = DocumentRecord(
+                name, sha, doc.format, doc.language, size, source, mtime, _now(), doc.text, doc.pages
+            )
+            docs.append(record)
+            pieces.append((chunks, sentences))
+        all_chunks = [c for chunks, _ in pieces for c in chunks]
+        all_sentences = [s for _, sentences in pieces for s in sentences]
+        batch = self.settings.embed_batch_size
+        chunk_vectors = embed_passages(self.embedder, [c.clean for c in all_chunks], batch, "embedding chunks")
+        sentence_vectors = embed_passages(self.embedder, [s.text for s in all_sentences], batch, "embedding sentences")
+        out, at_c, at_s = [], 0, 0
+        for record, (chunks, sentences) in zip(docs, pieces, strict=True):
+            tokens = [tokenize(c.clean) for c in chunks]
+            cv = chunk_vectors[at_c : at_c + len(chunks)]
+            sv = sentence_vectors[at_s : at_s + len(sentences)]
+            out.append(StoredDocument(record, chunks, tokens, cv, sentences, sv))
+            at_c += len(chunks)
+            at_s += len(sentences)
+        return out
+
+    def commit(self, add: list[StoredDocument], remove: list[str], full: bool = False) -> None:
+        """Apply one write under the lock: `remove` names (and those `add` replaces), then `add`.
+
+        `full` replaces the whole state and recomputes the language means.
+        """
+        with self.write_lock():
+            self._clear_orphans()
+            base = self._base(full)
+            names = {d.record.name for d in add}
+            gone = (set(base.infos) if full else set(remove) | (names & set(base.infos))) & set(base.infos)
+            kept_chunks = [c for c in base.chunks if c.doc not in gone]
+            kept_sentences = [s for s in base.sentences if s.doc not in gone]
+            new_chunks = [c for d in add for c in d.chunks]
+            new_sentences = [s for d in add for s in d.sentences]
+            total = len(kept_chunks) + len(new_chunks)
+            grown_from = int(base.means_info.get("chunks", 0))
+            refresh = full or not base.means.passage or total > grown_from * (1 + self.settings.means_refresh_growth)
+            if refresh:
+                means, vectors, sentence_vectors = self._recentred(add, kept_chunks, kept_sentences)
+                means_info = {"computed": _now(), "chunks": total}
+                if grown_from and not full:
+                    log.info("the collection grew from %d to %d chunks: language means recomputed", grown_from, total)
+            else:
+                means, means_info = base.means, base.means_info
+                vectors, sentence_vectors = base.vectors.for_write(), base.sentence_vectors.for_write()
+                vectors.delete(np.asarray([c.id for c in base.chunks if c.doc in gone], np.int64))
+                sentence_vectors.delete(np.asarray([s.id for s in base.sentences if s.doc in gone], np.int64))
+                raw_c = _rows([d.chunk_vectors for d in add], self.embedder.dim)
+                raw_s = _rows([d.sentence_vectors for d in add], self.embedder.dim)
+                vectors.add(
+                    np.asarray([c.id for c in new_chunks], np.int64), self._centre(raw_c, new_chunks, means.passage)
+                )
+                sentence_vectors.add(
+                    np.asarray([s.id for s in new_sentences], np.int64),
+                    self._centre(raw_s, new_sentences, means.sentence),
+                )
+            generation = base.generation + 1
+            files = {}
+            for table, index in (("chunks", vectors), ("sentences", sentence_vectors)):
+                path = self.folder / VECTOR_FILES[table].format(gen=generation)
+                index.save(path)
+                files[path.name] = sha256_file(path)
+            meta = {"manifest": self.manifest, "means": means.to_dict(), "means_info": means_info, "files": files}
+            self.catalog.write(generation, meta, add, sorted(gone))
+            self._drop_generations(keep={generation, base.generation})
+
+    def _base(self, full: bool) -> Snapshot:
+        """The state a write applies to.
+
+        The committed one, or an empty one for a full rebuild of a collection whose settings changed.
+        """
+        try:
+            return self.snapshot()
+        except IndexStaleError:
+            if not full:
+                raise
+            state = self.catalog.read()
+            return Snapshot(
+                state.generation,
+                self.manifest,
+                NO_MEANS,
+                {},
+                {},
+                {r.name: _info(r, 0) for r in state.documents},
+                [],
+                [],
+                [],
+                new_vector_index(self.settings, np.zeros(0, np.int64), np.zeros((0, self.embedder.dim))),
+                new_vector_index(self.settings, np.zeros(0, np.int64), np.zeros((0, self.embedder.dim))),
+            )
+
+    def _centre(self, raw: np.ndarray, rows: list[Chunk] | list[Sentence], means: dict[str, list[float]]) -> np.ndarray:
+        if not self.settings.center_embeddings:
+            return raw
+        return centre(raw, [r.language for r in rows], means)
+
+    def _recentred(
+        self, add: list[StoredDocument], kept_chunks: list[Chunk], kept_sentences: list[Sentence]
+    ) -> tuple[LanguageMeans, VectorIndex, VectorIndex]:
+        """New means over everything the write leaves, and vector indexes rebuilt with them (no re-embedding)."""
+        chunks = kept_chunks + [c for d in add for c in d.chunks]
+        sentences = kept_sentences + [s for d in add for s in d.sentences]
+        raw_c = np.concatenate([self._raw("chunks", kept_chunks), *[d.chunk_vectors for d in add]])
+        raw_s = np.concatenate([self._raw("sentences", kept_sentences), *[d.sentence_vectors for d in add]])
+        means = language_means(self.embedder, chunks, raw_c, sentences, raw_s, self.settings)
+        vectors = new_vector_index(
+            self.settings, np.asarray([c.id for c in chunks], np.int64), self._centre(raw_c, chunks, means.passage)
+        )
+        sentence_vectors = new_vector_index(
+            self.settings,
+            np.asarray([s.id for s in sentences], np.int64),
+            self._centre(raw_s, sentences, means.sentence),
+        )
+        return means, vectors, sentence_vectors
+
+    def _raw(self, table: str, rows: list[Chunk] | list[Sentence]) -> np.ndarray:
+        if not rows:
+            return np.zeros((0, self.embedder.dim), np.float32)
+        ids, raw = self.catalog.vectors(table)
+        order = {int(i): n for n, i in enumerate(ids)}
+        return raw[[order[r.id] for r in rows]]
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Exclusive across processes (and threads); the OS releases it when its holder dies."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / LOCK_FILE).open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _clear_orphans(self) -> None:
+        """Remove what a killed write left: vector files of generations never committed, temporary files."""
+        committed = self.generation()
+        for path in self.folder.glob("*.faiss*"):
+            gen = _generation_of(path)
+            if path.name.endswith(".tmp") or (gen is not None and gen > committed):
+                path.unlink(missing_ok=True)
+
+    def _drop_generations(self, keep: set[int]) -> None:
+        for path in self.folder.glob("*.faiss*"):
+            gen = _generation_of(path)
+            if gen is not None and gen not in keep:
+                path.unlink(missing_ok=True)
+
+
+_Item = tuple[Extracted, str, str, int, str, float | None]
+
+
+def _info(record: DocumentRecord, chunks: int) -> DocumentInfo:
+    return DocumentInfo(
+        record.name,
+        record.language,
+        record.format,
+        chunks,
+        record.size,
+        len(record.text),
+        len(record.pages),
+        record.sha256,
+        record.source,
+        record.added,
+    )
+
+
+def _infos(state: CatalogState) -> dict[str, DocumentInfo]:
+    counts: dict[str, int] = {}
+    for c in state.chunks:
+        counts[c.doc] = counts.get(c.doc, 0) + 1
+    return {r.name: _info(r, counts.get(r.name, 0)) for r in state.documents}
+
+
+def _rows(blocks: list[np.ndarray], dim: int) -> np.ndarray:
+    return np.concatenate(blocks) if blocks else np.zeros((0, dim), np.float32)
+
+
+def _generation_of(path: Path) -> int | None:
+    """The generation in a vector file's name (`chunks-12.faiss`, `...faiss.tombstones`, `...faiss.tmp`)."""
+    stem = path.name.split(".", 1)[0]
+    _, _, number = stem.rpartition("-")
+    return int(number) if number.isdigit() else None
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

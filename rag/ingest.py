@@ -1,0 +1,365 @@
+"""Turn an uploaded file's bytes into the text we index and cite: one reader per format.
+
+Every reader returns an `Extracted` whose `text` is final: chunk and citation offsets point into it, so nothing
+downstream may change it. A file of a supported type that yields no text raises `UnreadableDocumentError` with
+a message saying why and what to do; no parser's own exception gets out.
+
+PDFs are read with pypdf. pdfium reads them instead when pypdf fails on a malformed file (pdfium repairs more
+damage) or cannot decrypt one (AES needs the `cryptography` package, which pypdf does not pull in), and takes a
+second look when pypdf finds no text at all, since its text extraction copes with some fonts pypdf's does not;
+only when both find nothing is the PDF reported as having no text layer.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import io
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import docx
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+import trafilatura
+from bs4 import BeautifulSoup, UnicodeDammit
+from charset_normalizer import from_bytes
+from docx.table import Table
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from pypdf import PasswordType, PdfReader
+
+from rag.errors import UnreadableDocumentError, UnsupportedFormatError
+from rag.text import CJK_RANGES
+
+SUPPORTED: dict[str, str] = {
+    ".pdf": "pdf",
+    ".docx": "docx",
+    ".html": "html",
+    ".htm": "html",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+    ".text": "text",
+}
+
+PAGE_SEPARATOR = "\n\n"
+BLOCK_SEPARATOR = "\n\n"
+CELL_SEPARATOR = " | "
+NEWLINES = re.compile(r"\r\n?")
+BLANK_LINE_RUNS = re.compile(r"\n{3,}")
+# trafilatura writes tables as Markdown; the |---|---| rule under the header row is markup, not text.
+TABLE_RULE = re.compile(r"^\|(?:\s*:?-+:?\s*\|)+$")
+# A soft break (marked \0 while rendering) between two Chinese characters: a wrap, not a space.
+CJK_SOFT_BREAK = re.compile(f"(?<=[{CJK_RANGES}])\0(?=[{CJK_RANGES}])")
+# Elements that hold a page's chrome, not its text.
+HTML_NOISE = ("script", "style", "noscript", "template", "nav", "aside", "header", "footer")
+# Form controls rather than whole <form>s: ASP.NET pages wrap the entire body in one <form>.
+HTML_CONTROLS = ("input", "select", "textarea", "button")
+# Markdown containers whose lines stay together in one block: a list's items, a table's rows.
+MD_GROUP_OPENS = frozenset({"bullet_list_open", "ordered_list_open", "table_open"})
+MD_GROUP_CLOSES = frozenset({"bullet_list_close", "ordered_list_close", "table_close"})
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """A document's text as we index it.
+
+    `pages` is set for PDFs only: the start offset in `text` of each page, first 0, strictly increasing.
+    """
+
+    text: str
+    format: str
+    pages: tuple[int, ...] = ()
+
+
+def format_of(name: str) -> str:
+    """The format of the file called `name`, by its suffix; UnsupportedFormatError if no reader handles it."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUPPORTED:
+        shown = suffix or "(no suffix)"
+        raise UnsupportedFormatError(f"{name}: unsupported type {shown}; supported: {', '.join(sorted(SUPPORTED))}")
+    return SUPPORTED[suffix]
+
+
+def read_path(path: Path) -> Extracted:
+    """Extract the text of the file at `path`."""
+    format_of(path.name)  # refuse an unsupported file before reading it all
+    return read_bytes(path.read_bytes(), path.name)
+
+
+def read_bytes(data: bytes, name: str) -> Extracted:
+    """Extract the text of a file's bytes, picking the reader by the suffix of `name`."""
+    fmt = format_of(name)
+    if not data:
+        raise UnreadableDocumentError(f"{name} is empty; upload a file that has text in it")
+    extracted = READERS[fmt](data, name)
+    if not extracted.text.strip():
+        raise UnreadableDocumentError(
+            f"no text could be extracted from {name}; check that it holds text and not only images"
+        )
+    return extracted
+
+
+def page_of(pages: tuple[int, ...], offset: int) -> int | None:
+    """The 1-based page holding `offset` of a PDF's text, given its page starts; None when there are no pages."""
+    if not pages:
+        return None
+    if offset < 0:
+        raise ValueError(f"offset must be >= 0, got {offset}")
+    return bisect.bisect_right(pages, offset)
+
+
+# -- text -------------------------------------------------------------------------------------------------------
+
+
+def _normalize_newlines(text: str) -> str:
+    """`text` with Windows (CR LF) and old Mac (CR) line ends turned into LF."""
+    return NEWLINES.sub("\n", text)
+
+
+def _decode(data: bytes, name: str) -> str:
+    """Decode a text file: UTF-8 (with or without BOM) first, else the encoding charset-normalizer finds."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    best = from_bytes(data).best()
+    if best is None:
+        raise UnreadableDocumentError(
+            f"{name}: cannot tell its character encoding (is it a text file?); save it as UTF-8 and upload again"
+        )
+    return str(best)
+
+
+def _read_text(data: bytes, name: str) -> Extracted:
+    """A plain text file, exactly as decoded apart from line ends."""
+    return Extracted(_normalize_newlines(_decode(data, name)), "text")
+
+
+# -- markdown ---------------------------------------------------------------------------------------------------
+
+
+def _read_markdown(data: bytes, name: str) -> Extracted:
+    """A Markdown file as plain text: each block's text without markup, blocks separated by a blank line."""
+    source = _normalize_newlines(_decode(data, name))
+    tokens = MarkdownIt("commonmark").enable("table").parse(source)
+    return Extracted(BLOCK_SEPARATOR.join(_markdown_blocks(tokens)), "markdown")
+
+
+def _markdown_blocks(tokens: Sequence[Token]) -> list[str]:
+    """The text blocks of a Markdown token stream; a list's items and a table's rows are lines of one block."""
+    blocks: list[str] = []
+    lines: list[str] = []  # lines of the outermost list or table being read
+    row: list[str] | None = None  # cells of the table row being read
+    depth = 0
+    for token in tokens:
+        if token.type in MD_GROUP_OPENS:
+            depth += 1
+        elif token.type in MD_GROUP_CLOSES:
+            depth -= 1
+        elif token.type == "tr_open":
+            row = []
+        elif token.type == "tr_close" and row is not None:
+            lines.append(CELL_SEPARATOR.join(row))
+            row = None
+        text = _markdown_block_text(token)
+        if text is not None:
+            (row if row is not None else lines if depth else blocks).append(text)
+        if depth == 0 and lines:
+            blocks.append("\n".join(lines))
+            lines = []
+    return [block for block in blocks if block.strip()]
+
+
+def _markdown_block_text(token: Token) -> str | None:
+    """The text a block-level token contributes, or None for structure (opening and closing tags, rules)."""
+    if token.type == "inline":
+        return _inline_text(token.children or [])
+    if token.type in ("fence", "code_block"):
+        return token.content.rstrip("\n")
+    if token.type == "html_block":
+        return BeautifulSoup(token.content, "html.parser").get_text().strip()
+    return None
+
+
+def _inline_text(children: Sequence[Token]) -> str:
+    """The plain text of an inline token: text, code and image alt text, without markup or link targets.
+
+    A soft line break (a wrap inside a paragraph) becomes a space, or nothing between two Chinese characters.
+    """
+    out = ""
+    for child in children:
+        if child.type in ("text", "code_inline", "image"):
+            out += child.content
+        elif child.type == "hardbreak":
+            out += "\n"
+        elif child.type == "softbreak":
+            out += "\0"
+    return CJK_SOFT_BREAK.sub("", out).replace("\0", " ")
+
+
+# -- pdf --------------------------------------------------------------------------------------------------------
+
+
+def _read_pdf(data: bytes, name: str) -> Extracted:
+    """A PDF's pages' text joined by a blank line, with each page's start offset; empty pages keep their place."""
+    texts = [_normalize_newlines(text).strip() for text in _pdf_page_texts(data, name)]
+    if not any(texts):
+        raise UnreadableDocumentError(f"{name} has no text layer (a scanned PDF?); run OCR on it first")
+    starts: list[int] = []
+    offset = 0
+    for text in texts:
+        starts.append(offset)
+        offset += len(text) + len(PAGE_SEPARATOR)
+    return Extracted(PAGE_SEPARATOR.join(texts), "pdf", tuple(starts))
+
+
+def _pdf_page_texts(data: bytes, name: str) -> list[str]:
+    """Each page's text: pypdf's, or pdfium's when pypdf fails or finds no text anywhere (see the module doc)."""
+    try:
+        texts = _pypdf_pages(data, name)
+    except UnreadableDocumentError:
+        raise
+    except Exception as first:  # pypdf raises many types on damaged files, not only PdfReadError
+        try:
+            return _pdfium_pages(data)
+        except Exception as exc:
+            raise _pdfium_error(name, exc, first) from exc
+    if not any(text.strip() for text in texts):
+        with contextlib.suppress(Exception):
+            return _pdfium_pages(data)
+    return texts
+
+
+def _pypdf_pages(data: bytes, name: str) -> list[str]:
+    """Each page's text by pypdf, trying the empty user password on an encrypted file."""
+    reader = PdfReader(io.BytesIO(data))
+    if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+        raise _encrypted(name)
+    return [page.extract_text() for page in reader.pages]
+
+
+def _pdfium_pages(data: bytes) -> list[str]:
+    """Each page's text by pdfium (which opens files with an empty user password by itself)."""
+    document = pdfium.PdfDocument(data)
+    try:
+        texts: list[str] = []
+        for index in range(len(document)):
+            page = document[index]
+            textpage = page.get_textpage()
+            texts.append(textpage.get_text_range())
+            textpage.close()
+            page.close()
+        return texts
+    finally:
+        document.close()
+
+
+def _pdfium_error(name: str, exc: Exception, first: Exception) -> UnreadableDocumentError:
+    """The error for a PDF neither reader could open: encrypted, or damaged (with pypdf's reason, the clearer)."""
+    if isinstance(exc, pdfium.PdfiumError) and exc.err_code == pdfium_c.FPDF_ERR_PASSWORD:
+        return _encrypted(name)
+    return UnreadableDocumentError(
+        f"{name} is damaged or not a PDF ({first}); save or export it as PDF again and upload it"
+    )
+
+
+def _encrypted(name: str) -> UnreadableDocumentError:
+    """The error for a PDF that only opens with a password."""
+    return UnreadableDocumentError(f"{name} is encrypted; remove the password and upload again")
+
+
+# -- docx -------------------------------------------------------------------------------------------------------
+
+
+def _read_docx(data: bytes, name: str) -> Extracted:
+    """A Word file's body in document order: paragraphs and table rows, blocks separated by a blank line."""
+    try:
+        document = docx.Document(io.BytesIO(data))
+        blocks = [_table_text(item) if isinstance(item, Table) else item.text for item in document.iter_inner_content()]
+    except Exception as exc:  # a bad zip, a zip that is not a Word file, broken XML: each its own type
+        raise UnreadableDocumentError(
+            f"{name} is damaged or not a Word .docx file ({exc}); if it is an old .doc, save it as .docx "
+            "and upload again"
+        ) from exc
+    return Extracted(BLOCK_SEPARATOR.join(block for block in blocks if block.strip()), "docx")
+
+
+def _table_text(table: Table) -> str:
+    """A table as one line per row, cells joined by " | ".
+
+    A cell spanning several columns comes once. A cell merged down several rows repeats on each, which keeps
+    every row line readable on its own in a chunk.
+    """
+    rows: list[str] = []
+    for row in table.rows:
+        cells: list[str] = []
+        previous = None
+        for cell in row.cells:
+            if cell is not previous:  # python-docx yields a column-spanning cell once per column
+                cells.append(" ".join(cell.text.split("\n")))
+            previous = cell
+        if any(text.strip() for text in cells):
+            rows.append(CELL_SEPARATOR.join(cells))
+    return "\n".join(rows)
+
+
+# -- html -------------------------------------------------------------------------------------------------------
+
+
+def _read_html(data: bytes, name: str) -> Extracted:
+    """A web page's main text: trafilatura's, else all the text left once the page's chrome is dropped.
+
+    The chrome goes before trafilatura sees the page too: on short pages trafilatura gives up or keeps
+    everything, navigation menus included.
+    """
+    soup = BeautifulSoup(_decode_html(data, name), "html.parser")
+    _drop_chrome(soup)
+    return Extracted(_trafilatura_text(str(soup)) or _soup_text(soup), "html")
+
+
+def _decode_html(data: bytes, name: str) -> str:
+    """Decode a web page: UTF-8 first, then the charset the page declares, then a detected one."""
+    markup = UnicodeDammit(data, known_definite_encodings=["utf-8"], is_html=True).unicode_markup
+    if markup is None:
+        raise UnreadableDocumentError(f"{name}: cannot tell its character encoding; save it as UTF-8 and upload again")
+    return markup
+
+
+def _drop_chrome(soup: BeautifulSoup) -> None:
+    """Remove scripts, navigation, headers, footers, sidebars and form controls from a parsed page.
+
+    A header or footer inside an <article> or <main> is the article's own (its title, its byline) and stays.
+    """
+    for element in soup.find_all([*HTML_NOISE, *HTML_CONTROLS]):
+        inside_content = element.name in ("header", "footer") and element.find_parent(["article", "main"])
+        if not element.decomposed and not inside_content:
+            element.decompose()
+
+
+def _trafilatura_text(html: str) -> str:
+    """The main text trafilatura finds in a page, its tables' rows as `| a | b |` lines; "" when it finds none."""
+    try:
+        text = trafilatura.extract(html, include_tables=True, include_comments=False, favor_precision=False)
+    except Exception:  # trafilatura fails on some broken markup; the caller's fallback still reads it
+        return ""
+    lines = [line.rstrip() for line in _normalize_newlines(text or "").split("\n")]
+    return "\n".join(line for line in lines if not TABLE_RULE.match(line)).strip()
+
+
+def _soup_text(soup: BeautifulSoup) -> str:
+    """A parsed page's remaining text, one line per block, runs of blank lines collapsed to one."""
+    lines = [line.strip() for line in _normalize_newlines(soup.get_text("\n")).split("\n")]
+    return BLANK_LINE_RUNS.sub("\n\n", "\n".join(lines)).strip()
+
+
+READERS: dict[str, Callable[[bytes, str], Extracted]] = {
+    "text": _read_text,
+    "markdown": _read_markdown,
+    "pdf": _read_pdf,
+    "docx": _read_docx,
+    "html": _read_html,
+}

@@ -1,0 +1,227 @@
+"""The embedded vector store: a FAISS index of the configured type inside an `IndexIDMap2` for stable ids.
+
+A flat index removes vectors in place. HNSW cannot, and IVF renumbers what the id map points at when it does,
+so a deletion there is a tombstone: searches fetch more and skip tombstoned ids, and the index is rebuilt from
+the live vectors once tombstones pass a share.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from rag.errors import IndexCorruptError, InputError
+from rag.settings import Settings
+
+# IVF-PQ: 8-bit codes, 8 dimensions per sub-quantizer; FAISS wants ~39 training points per centroid.
+PQ_BITS = 8
+PQ_DIMS_PER_CODE = 8
+MIN_POINTS_PER_CENTROID = 39
+TRAIN_POINTS_PER_CENTROID = 64
+SQ_TRAIN_POINTS = 20_000  # enough to fix each dimension's range for 8-bit scalar quantization
+
+
+def resolve_index_type(index_type: str, n: int, settings: Settings) -> str:
+    """The concrete index type: `auto` is exact search up to `auto_flat_max` vectors, HNSW over SQ8 beyond."""
+    if index_type != "auto":
+        return index_type
+    return "flat" if n <= settings.auto_flat_max else "hnswsq"
+
+
+def make_faiss_index(vectors: np.ndarray, index_type: str, settings: Settings) -> faiss.Index:
+    """An empty FAISS inner-product index of `index_type`, trained on `vectors` where the type needs training."""
+    n, dim = vectors.shape
+    index_type = resolve_index_type(index_type, n, settings)
+    index: faiss.Index
+    if index_type == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif index_type == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = settings.hnsw_ef_construction
+    elif index_type == "hnswsq":
+        # HNSW over 8-bit scalar-quantized vectors: a quarter of the memory of HNSW on floats.
+        qtype = faiss.ScalarQuantizer.QT_8bit  # an enum value; faiss's type stub wants the class
+        index = faiss.IndexHNSWSQ(dim, qtype, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)  # type: ignore[arg-type]
+        index.hnsw.efConstruction = settings.hnsw_ef_construction
+        index.train(vectors[:: max(1, n // SQ_TRAIN_POINTS)])
+    elif index_type in ("ivfsq", "ivfpq"):
+        nlist = max(1, int(np.sqrt(n)))
+        # PQ also trains 2**PQ_BITS centroids per sub-quantizer.
+        need = (nlist if index_type == "ivfsq" else max(nlist, 1 << PQ_BITS)) * MIN_POINTS_PER_CENTROID
+        if n < need:
+            raise InputError(
+                f"index_type={index_type} needs at least {need} vectors to train, got {n}; use flat or hnsw"
+            )
+        quantizer = faiss.IndexFlatIP(dim)
+        if index_type == "ivfsq":
+            qtype = faiss.ScalarQuantizer.QT_8bit
+            index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, qtype, faiss.METRIC_INNER_PRODUCT)
+        else:
+            codes = dim // PQ_DIMS_PER_CODE
+            index = faiss.IndexIVFPQ(quantizer, dim, nlist, codes, PQ_BITS, faiss.METRIC_INNER_PRODUCT)
+        # k-means needs tens of points per centroid, not all of them: train on an even sample.
+        index.train(vectors[:: max(1, n // max(need, TRAIN_POINTS_PER_CENTROID * nlist))])
+    else:
+        raise InputError(f"unknown index_type {index_type!r}; use auto, flat, hnsw, hnswsq, ivfsq or ivfpq")
+    tune_search(index, settings)
+    return index
+
+
+def tune_search(index: faiss.Index, settings: Settings) -> None:
+    """Apply the search-time knobs (HNSW efSearch, IVF nprobe), which FAISS does not persist."""
+    if isinstance(index, faiss.IndexHNSW):
+        index.hnsw.efSearch = settings.hnsw_ef_search
+    elif isinstance(index, faiss.IndexIVF):
+        index.nprobe = settings.ivf_nprobe
+
+
+def _ids(ids: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(ids, dtype=np.int64)
+
+
+class FaissIndex:
+    """A `VectorIndex` over FAISS; `tombstones` holds ids deleted from an index that cannot remove in place."""
+
+    def __init__(self, index: faiss.IndexIDMap2, settings: Settings, tombstones: set[int] | None = None) -> None:
+        self.index = index
+        self.settings = settings
+        self.tombstones = tombstones or set()
+
+    @classmethod
+    def build(cls, ids: np.ndarray, vectors: np.ndarray, settings: Settings, fallback: bool = False) -> FaissIndex:
+        """An index holding `vectors` under `ids`; the type follows `settings.index_type` and the vector count.
+
+        A type that needs training gets an exact index when there is nothing to train on, or, with `fallback`
+        (compaction after deletions), too little; the next rebuild gives it its type again.
+        """
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        kind = settings.index_type if len(vectors) or settings.index_type in ("auto", "hnsw") else "flat"
+        try:
+            inner = make_faiss_index(vectors, kind, settings)
+        except InputError:
+            if not fallback:
+                raise
+            inner = make_faiss_index(vectors, "flat", settings)
+        if isinstance(inner, faiss.IndexIVF):
+            inner.make_direct_map()  # so that `get` can reconstruct by position
+        out = cls(faiss.IndexIDMap2(inner), settings)
+        if len(ids):
+            out.index.add_with_ids(vectors, _ids(ids))
+        return out
+
+    @property
+    def in_place(self) -> bool:
+        """Whether deletions remove vectors at once (flat), rather than by tombstone (HNSW, IVF)."""
+        return isinstance(faiss.downcast_index(self.index.index), faiss.IndexFlat)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Store `vectors` under `ids`."""
+        if not len(ids):
+            return
+        if self.tombstones and not self.tombstones.isdisjoint(int(i) for i in ids):
+            # A tombstoned id still has its old vector in the graph: drop it before the id comes back.
+            self._compact()
+        self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), _ids(ids))
+
+    def delete(self, ids: np.ndarray) -> None:
+        """Forget `ids`, in place or by tombstone; compacts once tombstones pass `tombstone_share`."""
+        if not len(ids):
+            return
+        if self.in_place:
+            self.index.remove_ids(_ids(ids))  # type: ignore[arg-type]  # the wrapper takes an id array too
+            return
+        present = set(faiss.vector_to_array(self.index.id_map).tolist())
+        self.tombstones |= {int(i) for i in ids if int(i) in present}
+        if len(self.tombstones) > self.settings.tombstone_share * max(1, self.index.ntotal):
+            self._compact()
+
+    def _compact(self) -> None:
+        all_ids = faiss.vector_to_array(self.index.id_map)
+        live = all_ids[~np.isin(all_ids, np.fromiter(self.tombstones, dtype=np.int64))]
+        vectors = self.index.reconstruct_batch(live) if len(live) else np.zeros((0, self.index.d), np.float32)
+        fresh = FaissIndex.build(live, vectors, self.settings, fallback=True)
+        self.index, self.tombstones = fresh.index, set()
+
+    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k best per row, skipping tombstones; places beyond the live count hold id -1."""
+        n = len(vectors)
+        if k <= 0 or self.count() == 0:
+            return np.zeros((n, max(k, 0)), np.float32), np.full((n, max(k, 0)), -1, np.int64)
+        fetch = min(self.index.ntotal, k + len(self.tombstones))
+        scores, ids = self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), fetch)
+        if not self.tombstones:
+            return _pad_rows(list(scores), list(ids), k)
+        dead = np.fromiter(self.tombstones, dtype=np.int64)
+        out_s, out_i = [], []
+        for s_row, i_row in zip(scores, ids, strict=True):
+            keep = ~np.isin(i_row, dead)
+            out_s.append(s_row[keep][:k])
+            out_i.append(i_row[keep][:k])
+        return _pad_rows(out_s, out_i, k)
+
+    def get(self, ids: np.ndarray) -> np.ndarray:
+        """Stored vectors (decoded, for quantized types)."""
+        if not len(ids):
+            return np.zeros((0, self.index.d), np.float32)
+        return np.asarray(self.index.reconstruct_batch(_ids(ids)), dtype=np.float32)
+
+    def count(self) -> int:
+        """Live vectors."""
+        return int(self.index.ntotal) - len(self.tombstones)
+
+    def for_write(self) -> FaissIndex:
+        """A deep copy (FAISS's `clone_index`)."""
+        # Keep the object clone_index returns: it owns the copy, and a downcast proxy of it would not.
+        copy = faiss.clone_index(self.index)
+        if not isinstance(copy, faiss.IndexIDMap2):
+            raise TypeError(f"cloning gave {type(copy).__name__}")
+        return FaissIndex(copy, self.settings, set(self.tombstones))
+
+    def save(self, path: Path) -> None:
+        """Write the index and its tombstones to `path` (and `path`.tombstones), each renamed into place."""
+        tmp = path.with_name(path.name + ".tmp")
+        faiss.write_index(self.index, str(tmp))
+        _fsync(tmp)
+        os.replace(tmp, path)
+        marks = path.with_name(path.name + ".tombstones")
+        if self.tombstones:
+            tmp_marks = marks.with_name(marks.name + ".tmp")
+            tmp_marks.write_text(json.dumps(sorted(self.tombstones)), "utf-8")
+            _fsync(tmp_marks)
+            os.replace(tmp_marks, marks)
+        else:
+            marks.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: Path, settings: Settings) -> FaissIndex:
+        """An index written by `save`; IndexCorruptError when it cannot be read."""
+        try:
+            index = faiss.read_index(str(path))
+            marks = path.with_name(path.name + ".tombstones")
+            tombstones = set(json.loads(marks.read_text("utf-8"))) if marks.is_file() else set()
+        except (RuntimeError, ValueError, TypeError) as exc:
+            raise IndexCorruptError(f"{path} cannot be read ({exc})") from exc
+        if not isinstance(index, faiss.IndexIDMap2):
+            raise IndexCorruptError(f"{path} is not an id-mapped index; rebuild with `rag index --rebuild`")
+        tune_search(faiss.downcast_index(index.index), settings)
+        return cls(index, settings, tombstones)
+
+
+def _fsync(path: Path) -> None:
+    with path.open("rb") as f:
+        os.fsync(f.fileno())
+
+
+def _pad_rows(scores: list[np.ndarray], ids: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    out_s = np.zeros((len(ids), k), np.float32)
+    out_i = np.full((len(ids), k), -1, np.int64)
+    for r, (s_row, i_row) in enumerate(zip(scores, ids, strict=True)):
+        keep = i_row >= 0
+        s_row, i_row = s_row[keep][:k], i_row[keep][:k]
+        out_s[r, : len(i_row)] = s_row
+        out_i[r, : len(i_row)] = i_row
+    return out_s, out_i
