@@ -46,6 +46,7 @@ from rag.pipeline import Pipeline
 log = logging.getLogger(__name__)
 MODEL_NAME = "rag-bilingual"
 DOCUMENTS = "/v1/documents"
+GRADIO_UPLOAD = "/gradio_api/upload"
 # Room for the multipart boundaries and part headers around an upload's file.
 MULTIPART_SLACK = 64 * 1024
 # HTTP status per error class (the most specific class wins); other RagErrors are 422.
@@ -383,10 +384,19 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
     _handlers(app)
     if with_ui:
         import gradio as gr
+        from fastapi.responses import HTMLResponse
 
-        from ui.app import build_ui
+        from ui.app import VIEW_PATH, build_ui, document_page
 
-        app = gr.mount_gradio_app(app, build_ui(pipe), path="/")
+        @app.get(VIEW_PATH + "/{name}", response_class=HTMLResponse, include_in_schema=False)
+        def view(name: str, start: int = Query(0, ge=0), end: int = Query(0, ge=0)) -> Any:
+            """A document's text with a cited span marked, for the UI's source links."""
+            doc = pipe.documents.get(name)
+            if doc is None:
+                raise NotFoundError(f"no document named {name!r} in the collection")
+            return HTMLResponse(document_page(doc, start, end))
+
+        app = gr.mount_gradio_app(app, build_ui(pipe), path="/", max_file_size=settings.max_upload_bytes)
     # The last added runs first: the token gate, then the body limit, then admission, so that neither a request
     # without the token nor a slow upload holds one of the slots.
     app.add_middleware(
@@ -395,7 +405,9 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
         max_queue=settings.max_queue,
         queue_timeout_s=settings.queue_timeout_s,
     )
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, streamed=frozenset({("POST", DOCUMENTS)}))
+    # Uploads stream past the body limit; each route counts the bytes against RAG_MAX_UPLOAD_BYTES itself.
+    streamed = frozenset({("POST", DOCUMENTS), ("POST", GRADIO_UPLOAD)})
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, streamed=streamed)
     app.add_middleware(TokenGate, token=settings.api_token.get_secret_value() if settings.api_token else None)
     return app
 

@@ -8,7 +8,9 @@ without the model). Readers read one generation inside one read transaction, so 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -113,9 +115,20 @@ class Catalog:
                     con.executescript(SCHEMA)
             except sqlite3.DatabaseError as exc:
                 raise IndexCorruptError(
-                    f"{self.path} is not a readable catalog ({exc}); move it aside and run `rag index --rebuild`"
+                    f"{self.path} is not a readable catalog ({exc}); run `rag index --rebuild`, which moves it "
+                    "aside and indexes the corpus folder again (uploaded documents need uploading again)"
                 ) from exc
             yield con
+
+    def move_aside(self) -> Path:
+        """Rename an unreadable catalog (and its WAL files) out of the way; the path it now has."""
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            part = self.path.with_name(self.path.name + suffix)
+            if part.exists():
+                os.replace(part, aside.with_name(aside.name + suffix))
+        return aside
 
     def generation(self) -> int:
         """The committed generation (0 before the first write): a cheap check for readers."""

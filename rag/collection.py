@@ -413,7 +413,13 @@ class Collection:
         Stored documents are rebuilt from their stored text, so uploads need no file. One commit replaces the
         whole state.
         """
-        records = [] if not self.catalog.exists() else self.catalog.read().documents
+        try:
+            records = [] if not self.catalog.exists() else self.catalog.read().documents
+        except IndexCorruptError as exc:
+            with self.write_lock():
+                aside = self.catalog.move_aside()
+            log.warning("%s; moved it to %s and rebuilding from the corpus folder", exc, aside)
+            records = []
         items = [(Extracted(r.text, r.format, r.pages), r.name, r.sha256, r.size, r.source, r.mtime) for r in records]
         report = WriteReport()
         if folder is not None:

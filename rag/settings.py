@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     max_queue: int = Field(default=8, ge=0)
     queue_timeout_s: float = Field(default=2.0, gt=0)
     api_token: SecretStr | None = None
+    # Example questions the UI offers (RAG_EXAMPLES='["...", "..."]'); empty: made from the loaded documents.
+    examples: list[str] = Field(default_factory=list)
 
     @field_validator("chunk_overlap")
     @classmethod

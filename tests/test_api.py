@@ -202,7 +202,12 @@ def test_openai_sdk(client: TestClient) -> None:
 @pytest.mark.e2e
 def test_no_server_errors_on_generated_input(app: FastAPI) -> None:
     """Schemathesis generates requests from the app's own OpenAPI schema; none may get a 5xx."""
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app).include(path_regex=r"^/(v1|healthz)")
+    # Writes would change the product's own index; tests/test_api_documents.py runs them on a throwaway one.
+    schema = (
+        schemathesis.openapi.from_asgi("/openapi.json", app)
+        .include(path_regex=r"^/(v1|healthz)")
+        .exclude(method=["POST", "DELETE"], path_regex=r"^/v1/documents")
+    )
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 6
 

@@ -5,14 +5,19 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from rag import Pipeline
 from rag.api import create_app
-from ui.app import highlight
+from rag.data import Citation
+from ui.app import chat_message, corpus_examples, document_page, highlight
 
 from .conftest import ROOT
 
@@ -28,44 +33,90 @@ def test_highlight_marks_the_span_inside_its_paragraph(fake_pipe: Pipeline) -> N
     assert "set up in 2014" in html and "20 projects" not in html
 
 
-@pytest.fixture(scope="module", params=[None, "s3cret"], ids=["open", "token"])
-def server(request: pytest.FixtureRequest, pipe: Pipeline) -> Iterator[tuple[str, str | None]]:
-    token: str | None = request.param
+def test_each_chat_answer_keeps_its_sources_named_by_document_and_page(fake_pipe: Pipeline) -> None:
+    answer = fake_pipe.ask("When was the Silk Road Fund set up?")
+    cited = Citation(2, "report.pdf", 10, 20, "x", 1.0, page=3)
+    message = chat_message(answer.__class__(**{**answer.__dict__, "citations": [*answer.citations, cited]}))
+    assert message.startswith(answer.text)
+    assert "**Sources**" in message and "[en.txt](/view/en.txt?start=0&end=" in message
+    assert "[2] [report.pdf, p. 3](/view/report.pdf?start=10&end=20#cite)" in message
+
+
+def test_the_document_page_marks_the_cited_span(fake_pipe: Pipeline) -> None:
+    doc = fake_pipe.documents["en.txt"]
+    start = doc.text.index("It invests")
+    page = document_page(doc, start, start + 10)
+    assert '<mark id="cite">It invests</mark>' in page and "set up in 2014" in page
+    assert '<mark id="cite"></mark>' in document_page(doc, 10**6, 10**6 + 5)  # out of range: clamped
+
+
+def test_example_questions_come_from_the_loaded_documents(fake_pipe: Pipeline) -> None:
+    fake_pipe.add_document(
+        b"The Asian Infrastructure Investment Bank lends. The Asian Infrastructure Investment Bank grew.",
+        "aiib.txt",
+    )
+    fake_pipe.add_document("世界贸易组织成立于1995年。世界贸易组织有很多成员。".encode(), "wto.txt")
+    examples = corpus_examples(fake_pipe)
+    assert "What do the documents say about Asian Infrastructure Investment Bank?" in examples
+    assert "关于世界贸易组织，文档中说了什么？" in examples
+    given = fake_pipe.derived(settings=fake_pipe.settings.model_copy(update={"examples": ["Who?"]}))
+    assert corpus_examples(given) == ["Who?"]
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    secret = SecretStr(token) if token else None
-    guarded = pipe.derived(settings=pipe.settings.model_copy(update={"api_token": secret}))
-    config = uvicorn.Config(create_app(guarded), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + WAIT_S
     while not srv.started:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}/", token
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    assert binary and driver_path, "install Debian's chromium and chromium-driver (make test does, as root)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+        options.add_argument(arg)
+    browser = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+@pytest.fixture(scope="module", params=[None, "s3cret"], ids=["open", "token"])
+def server(request: pytest.FixtureRequest, pipe: Pipeline) -> Iterator[tuple[str, str | None]]:
+    token: str | None = request.param
+    secret = SecretStr(token) if token else None
+    guarded = pipe.derived(settings=pipe.settings.model_copy(update={"api_token": secret}))
+    with serving(create_app(guarded)) as url:
+        yield url, token
 
 
 @pytest.mark.e2e
 def test_browser_asks_in_chinese_and_sees_sources(server: tuple[str, str | None]) -> None:
     """With a token set, the browser logs in once at /login; the UI's own calls then carry the session."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium and driver_path, "install Debian's chromium and chromium-driver (make test does, as root)"
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        options.add_argument(arg)
-    browser = webdriver.Chrome(service=Service(driver_path), options=options)
-    try:
+    with chromium() as browser:
         url, token = server
         browser.get(url)
         wait = WebDriverWait(browser, WAIT_S)
@@ -85,8 +136,49 @@ def test_browser_asks_in_chinese_and_sees_sources(server: tuple[str, str | None]
         SCREENSHOT.parent.mkdir(exist_ok=True)
         browser.save_screenshot(str(SCREENSHOT))
         assert SCREENSHOT.stat().st_size > 10_000
-    finally:
-        browser.quit()
+
+
+@pytest.mark.e2e
+def test_browser_uploads_asks_follows_a_source_and_deletes(fake_pipe: Pipeline, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    upload = tmp_path / "ports.txt"
+    upload.write_text("The port of Piraeus handled 5 million containers in 2019 after COSCO invested.", "utf-8")
+    with serving(create_app(fake_pipe)) as url, chromium() as browser:
+        wait = WebDriverWait(browser, WAIT_S)
+        browser.get(url)
+        tab = wait.until(ec.element_to_be_clickable((By.XPATH, "//button[@role='tab' and contains(., 'Documents')]")))
+        tab.click()
+        browser.find_element(By.CSS_SELECTOR, "#upload input[type=file]").send_keys(str(upload))
+        wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "#upload"), "ports"))
+        browser.find_element(By.CSS_SELECTOR, "#add").click()
+        wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "#upload-status"), "ports.txt: added"))
+        wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "#documents"), "ports.txt"))
+        assert "ports.txt" in fake_pipe.documents
+
+        browser.find_element(By.XPATH, "//button[@role='tab' and contains(., 'Chat')]").click()
+        box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "#question textarea")))
+        for question in ("How many containers did the port of Piraeus handle?", "When was the Silk Road Fund set up?"):
+            box.send_keys(question)
+            browser.find_element(By.CSS_SELECTOR, "#ask").click()
+            wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "#chat"), question))
+            wait.until(lambda b, q=question: b.find_element(By.CSS_SELECTOR, "#chat").text.rstrip().endswith(".txt"))
+        links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#chat a")]
+        assert any("/view/ports.txt?" in (h or "") for h in links), links  # the first answer keeps its source
+        assert any("/view/en.txt?" in (h or "") for h in links), links
+        browser.get(next(h for h in links if h and "/view/ports.txt?" in h))
+        assert "5 million containers" in browser.find_element(By.CSS_SELECTOR, "mark#cite").text
+
+        browser.get(url)
+        wait.until(ec.element_to_be_clickable((By.XPATH, "//button[@role='tab' and contains(., 'Documents')]"))).click()
+        chosen = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "#chosen input")))
+        chosen.send_keys("ports.txt")
+        wait.until(ec.element_to_be_clickable((By.XPATH, "//li[contains(., 'ports.txt')]"))).click()
+        browser.find_element(By.CSS_SELECTOR, "#delete").click()
+        wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "#upload-status"), "ports.txt: deleted"))
+    assert "ports.txt" not in fake_pipe.documents
 
 
 def test_an_internal_fault_stays_in_the_log(fake_pipe: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:

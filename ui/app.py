@@ -1,7 +1,8 @@
-"""Gradio chat UI: ask in English or Chinese, see each answer's sources highlighted in their paragraphs.
+"""Gradio UI: chat in English or Chinese with each answer's sources, search, and the documents of the collection.
 
 Labels follow the language of the question. Abstentions show the nearest passages as "related", never as
-sources. Errors are shown in words.
+sources. Each answer in the chat keeps its sources, named by document and page, linked to the document text at
+the cited place (`document_page`). The documents tab uploads, lists and deletes. Errors are shown in words.
 """
 
 from __future__ import annotations
@@ -9,12 +10,18 @@ from __future__ import annotations
 import html
 import logging
 import re
+from collections import Counter
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import gradio as gr
 
+from rag.answer.question import NAME_RUN
 from rag.data import Answer, Document, Hit
 from rag.errors import RagError
+from rag.ingest import SUPPORTED
+from rag.lexical import ZH_STOP, jieba_tokenizer
 from rag.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -22,12 +29,12 @@ log = logging.getLogger(__name__)
 INTERNAL = "⚠ Something went wrong on the server; the log has the details. · 服务器出错，详情见日志。"
 
 CONTEXT_CHARS = 300
-EXAMPLES = [
-    "2011年“占领运动”发生在多少个城市？",
-    "亚投行的核心目标是什么？",
-    "Which country was the first to sign the UN Charter?",
-    "How many cities saw the 2011 Occupy protests?",
-]
+VIEW_PATH = "/view"
+MAX_EXAMPLES = 4
+# Chinese example topics: words of at least this many characters (shorter ones are too general to ask about).
+MIN_ZH_TOPIC = 3
+LEADING_ARTICLE = re.compile(r"^(?:The|A|An) ")
+DOCUMENT_COLUMNS = ["name", "language", "format", "chunks", "pages", "size", "added"]
 LABELS = {
     "en": {
         "sources": "Sources",
@@ -71,26 +78,102 @@ def highlight(doc: Document, start: int, end: int) -> str:
     return f"{e(doc.text[a:start])}<mark>{e(doc.text[start:end])}</mark>{e(doc.text[end:b])}"
 
 
+def place(item: Hit | Any) -> str:
+    """Where a span is, as a reader says it: the document, and its page when it has pages."""
+    return f"{item.doc}, p. {item.page}" if item.page else item.doc
+
+
+def view_link(item: Hit | Any) -> str:
+    """The URL of the document text scrolled to the span (served by `document_page`)."""
+    return f"{VIEW_PATH}/{quote(item.doc)}?start={item.start}&end={item.end}#cite"
+
+
+def _items(answer: Answer) -> list[tuple[str, Hit | Any]]:
+    if answer.abstained:
+        return [("•", h) for h in answer.passages[:3]]
+    return [(f"[{c.n}]", c) for c in answer.citations]
+
+
 def sources_html(pipe: Pipeline, answer: Answer) -> str:
     """The sources panel for an answer."""
     labels = LABELS[answer.language]
-    items: list[tuple[str, Hit | Any]] = (
-        [(f"[{c.n}]", c) for c in answer.citations] if not answer.abstained else [("•", h) for h in answer.passages[:3]]
-    )
+    items = _items(answer)
     title = labels["related"] if answer.abstained else labels["sources"]
     confidence = f"<p><small>{labels['confidence']}: {answer.confidence:.2f}</small></p>"
     if not items:
         return f"<h3>{html.escape(title)}</h3>{confidence}<p>{labels['none']}</p>"
+    documents = pipe.documents
     blocks = [
-        f'<div class="source"><b>{mark} {html.escape(s.doc)}</b> <code>[{s.start}:{s.end}]</code>'
-        f'<p style="white-space:pre-wrap">{highlight(pipe.documents[s.doc], s.start, s.end)}</p></div>'
+        f'<div class="source"><b>{mark} <a href="{html.escape(view_link(s))}" target="_blank">'
+        f"{html.escape(place(s))}</a></b>"
+        f'<p style="white-space:pre-wrap">{highlight(documents[s.doc], s.start, s.end)}</p></div>'
         for mark, s in items
+        if s.doc in documents
     ]
     return f"<h3>{html.escape(title)}</h3>{confidence}" + "".join(blocks)
 
 
+def chat_message(answer: Answer) -> str:
+    """An answer as the chat shows it, with its sources under it, so that earlier answers keep theirs."""
+    text = f"{answer.text}\n\n{answer.reason}" if answer.reason else answer.text
+    items = _items(answer)
+    if not items:
+        return text
+    title = LABELS[answer.language]["related" if answer.abstained else "sources"]
+    lines = [f"- {mark} [{place(s)}]({view_link(s)})" for mark, s in items]
+    return f"{text}\n\n**{title}**\n" + "\n".join(lines)
+
+
+def document_page(doc: Document, start: int, end: int) -> str:
+    """A page with a document's extracted text, the span [start, end) marked and scrolled to."""
+    start, end = max(0, min(start, len(doc.text))), max(0, min(end, len(doc.text)))
+    end = max(start, end)
+    e = html.escape
+    body = f'{e(doc.text[:start])}<mark id="cite">{e(doc.text[start:end])}</mark>{e(doc.text[end:])}'
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{e(doc.name)}</title></head>'
+        f'<body style="max-width:50em;margin:auto;font-family:sans-serif"><h2>{e(doc.name)}</h2>'
+        f'<p style="white-space:pre-wrap;line-height:1.5">{body}</p></body></html>'
+    )
+
+
+def _topic(doc: Document) -> str | None:
+    """The most frequent multi-word name of an English document, or long word of a Chinese one."""
+    if doc.language == "zh":
+        words = jieba_tokenizer().lcut(doc.clean)  # type: ignore[attr-defined]
+        counts = Counter(w for w in words if len(w) >= MIN_ZH_TOPIC and w not in ZH_STOP and not w.isascii())
+    else:
+        names = (" ".join(m.group(0).split()) for m in NAME_RUN.finditer(doc.clean))
+        counts = Counter(LEADING_ARTICLE.sub("", name) for name in names)
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def corpus_examples(pipe: Pipeline) -> list[str]:
+    """Example questions: the settings' if given, else one per document on its most frequent name.
+
+    Up to MAX_EXAMPLES, each in its document's language, so that they fit whatever collection is loaded.
+    """
+    if pipe.settings.examples:
+        return list(pipe.settings.examples)
+    out = []
+    for doc in list(pipe.documents.values())[: 3 * MAX_EXAMPLES]:
+        topic = _topic(doc)
+        if topic:
+            out.append(
+                f"关于{topic}，文档中说了什么？"
+                if doc.language == "zh"
+                else f"What do the documents say about {topic}?"
+            )
+    return list(dict.fromkeys(out))[:MAX_EXAMPLES]
+
+
+def documents_table(pipe: Pipeline) -> list[list[Any]]:
+    """Rows of the documents tab's table."""
+    return [[getattr(i, c) for c in DOCUMENT_COLUMNS] for i in pipe.document_infos()]
+
+
 def build_ui(pipe: Pipeline) -> gr.Blocks:
-    """The chat and search UI over a loaded pipeline."""
+    """The chat, search and documents UI over a loaded pipeline."""
 
     def respond(message: str, history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str, str]:
         history = [*history, {"role": "user", "content": message}]
@@ -101,8 +184,7 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
         except Exception:
             log.exception("the chat failed on %r", message[:200])
             return [*history, {"role": "assistant", "content": INTERNAL}], "", ""
-        text = f"{answer.text}\n\n{answer.reason}" if answer.reason else answer.text
-        return [*history, {"role": "assistant", "content": text}], sources_html(pipe, answer), ""
+        return [*history, {"role": "assistant", "content": chat_message(answer)}], sources_html(pipe, answer), ""
 
     def search(query: str) -> str:
         try:
@@ -113,10 +195,41 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
             log.exception("the search failed on %r", query[:200])
             return f"<p>{html.escape(INTERNAL)}</p>"
         return "".join(
-            f'<div class="hit"><b>{i}. {html.escape(h.doc)}</b> <code>[{h.start}:{h.end}]</code> '
-            f"<small>{h.score:.4f}</small><p>{html.escape(' '.join(h.text.split()))}</p></div>"
+            f'<div class="hit"><b>{i}. <a href="{html.escape(view_link(h))}" target="_blank">'
+            f"{html.escape(place(h))}</a></b> <small>{h.score:.4f}</small>"
+            f"<p>{html.escape(' '.join(h.text.split()))}</p></div>"
             for i, h in enumerate(hits, start=1)
         )
+
+    def names() -> Any:
+        return gr.update(choices=sorted(pipe.documents), value=None)
+
+    def add(paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[str, list[list[Any]], Any]:  # noqa: B008 - Gradio's progress idiom
+        lines = []
+        for i, path in enumerate(paths or []):
+            name = Path(path).name
+            progress((i, len(paths or [])), desc=f"indexing {name}")
+            try:
+                info, changed = pipe.add_document(Path(path).read_bytes(), name)
+            except RagError as exc:
+                lines.append(f"⚠ {name}: {exc}")
+                continue
+            except Exception:
+                log.exception("the upload of %r failed", name)
+                lines.append(f"⚠ {name}: {INTERNAL}")
+                continue
+            what = "added · 已添加" if changed else "unchanged · 未改变"
+            lines.append(f"✓ {name}: {what} ({info.language}, {info.chunks} chunks)")
+        return "\n\n".join(lines), documents_table(pipe), names()
+
+    def delete(name: str | None) -> tuple[str, list[list[Any]], Any]:
+        if not name:
+            return "Choose a document first · 请先选择文档", documents_table(pipe), names()
+        try:
+            pipe.remove_documents([name])
+        except RagError as exc:
+            return f"⚠ {exc}", documents_table(pipe), names()
+        return f"✓ {name}: deleted · 已删除", documents_table(pipe), names()
 
     with gr.Blocks(title="rag-bilingual") as demo:
         gr.Markdown("## Ask the documents · 向文档提问")
@@ -126,7 +239,9 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
                     chatbot = gr.Chatbot(label="Answers · 回答", height=420, elem_id="chat")
                     box = gr.Textbox(label="Question · 问题", placeholder="English or 中文", elem_id="question")
                     ask = gr.Button("Ask · 提问", variant="primary", elem_id="ask")
-                    gr.Examples(EXAMPLES, inputs=box)
+                    examples = corpus_examples(pipe)
+                    if examples:
+                        gr.Examples(examples, inputs=box)
                 with gr.Column(scale=2):
                     panel = gr.HTML(label="Sources · 来源", elem_id="sources")
             ask.click(respond, [box, chatbot], [chatbot, panel, box])
@@ -136,4 +251,22 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
             results = gr.HTML(elem_id="results")
             gr.Button("Search · 检索", elem_id="search").click(search, query, results)
             query.submit(search, query, results)
+        with gr.Tab("Documents · 文档"):
+            files = gr.File(
+                label="Add or replace · 添加或替换 (" + ", ".join(sorted(SUPPORTED)) + ")",
+                file_count="multiple",
+                file_types=sorted(SUPPORTED),
+                elem_id="upload",
+            )
+            upload = gr.Button("Add to the collection · 加入文档库", variant="primary", elem_id="add")
+            status = gr.Markdown(elem_id="upload-status")
+            table = gr.Dataframe(
+                value=lambda: documents_table(pipe), headers=DOCUMENT_COLUMNS, interactive=False, elem_id="documents"
+            )
+            with gr.Row():
+                chosen = gr.Dropdown(choices=sorted(pipe.documents), label="Document · 文档", elem_id="chosen")
+                remove = gr.Button("Delete · 删除", variant="stop", elem_id="delete")
+            upload.click(add, files, [status, table, chosen])
+            remove.click(delete, chosen, [status, table, chosen])
+            demo.load(lambda: (documents_table(pipe), names()), None, [table, chosen])
     return demo

@@ -21,6 +21,7 @@ import numpy as np
 from rag.data import Answer, Hit
 from rag.eval.dataset import SPLITS, Evidence, Example, has_fact
 from rag.eval.faithfulness import check_answer, citation_precision
+from rag.ingest import read_path
 from rag.pipeline import Pipeline
 from rag.settings import PROJECT_ROOT, Settings
 
@@ -118,7 +119,10 @@ def _span(doc: str, start: int, end: int, text: str) -> dict[str, Any]:
 
 
 class DiskSources:
-    """The corpus files as they are on disk, read once each: what citations are checked against."""
+    """The corpus files on disk, each read once through its reader: what citations are checked against.
+
+    The check does not trust the index: it extracts the text from the file itself.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -128,7 +132,7 @@ class DiskSources:
         """The file's text at [start, end), or None when the file is missing or the span lies outside it."""
         if doc not in self.texts:
             path = self.folder / doc
-            self.texts[doc] = path.read_text("utf-8") if path.is_file() else None
+            self.texts[doc] = read_path(path).text if path.is_file() else None
         text = self.texts[doc]
         if text is None or not 0 <= start <= end <= len(text):
             return None

@@ -217,11 +217,16 @@ def _fsync(path: Path) -> None:
 
 
 def _pad_rows(scores: list[np.ndarray], ids: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the k best, padded with id -1; equal scores in id order.
+
+    Not insertion order: the same collection ranks the same, however it was written.
+    """
     out_s = np.zeros((len(ids), k), np.float32)
     out_i = np.full((len(ids), k), -1, np.int64)
     for r, (s_row, i_row) in enumerate(zip(scores, ids, strict=True)):
         keep = i_row >= 0
-        s_row, i_row = s_row[keep][:k], i_row[keep][:k]
-        out_s[r, : len(i_row)] = s_row
-        out_i[r, : len(i_row)] = i_row
+        s_row, i_row = s_row[keep], i_row[keep]
+        order = np.lexsort((i_row, -s_row))[:k]
+        out_s[r, : len(order)] = s_row[order]
+        out_i[r, : len(order)] = i_row[order]
     return out_s, out_i

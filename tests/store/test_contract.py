@@ -125,10 +125,10 @@ def test_hnsw_compacts_once_tombstones_pass_their_share() -> None:
     settings = Settings(index_type="hnsw", hnsw_m=16, tombstone_share=0.1)
     index = new_vector_index(settings, IDS, VECTORS)
     index.delete(IDS[:100])  # under 10 %: tombstones
-    assert index.count() == len(IDS) - 100 and len(getattr(index, "tombstones")) == 100
+    assert index.count() == len(IDS) - 100 and len(index.tombstones) == 100
     index.delete(IDS[100:200])  # past 10 %: rebuilt from the live vectors
     assert index.count() == len(IDS) - 200
-    assert not getattr(index, "tombstones")
+    assert not index.tombstones
     assert top1(index, VECTORS[200:210]) == IDS[200:210].tolist()
 
 

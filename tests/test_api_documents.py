@@ -1,0 +1,173 @@
+"""The document routes: upload, replace, list, read and delete, with their limits and errors (a fake model)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from pydantic import SecretStr
+
+from rag import Pipeline
+from rag.api import create_app
+
+from .test_ingest import HTML, encrypt, make_docx, make_pdf
+
+AIIB = b"The Asian Infrastructure Investment Bank opened in Beijing in 2016 with 57 founding members."
+
+
+@pytest.fixture
+def app(fake_pipe: Pipeline) -> FastAPI:
+    small = fake_pipe.settings.model_copy(update={"max_upload_bytes": 64 * 1024})
+    return create_app(fake_pipe.derived(settings=small), with_ui=False)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as c:
+        yield c
+
+
+def upload(client: TestClient, name: str, data: bytes, **kwargs: object) -> object:
+    return client.post("/v1/documents", files={"file": (name, data)}, **kwargs)  # type: ignore[arg-type]
+
+
+def cited(client: TestClient, question: str) -> set[str]:
+    answer = client.post("/v1/ask", json={"question": question}).json()
+    hits = client.post("/v1/search", json={"query": question}).json()["hits"]
+    return {c["doc"] for c in answer["citations"]} | {h["doc"] for h in hits}
+
+
+def test_upload_replace_list_read_and_delete(client: TestClient) -> None:
+    r = upload(client, "aiib.txt", AIIB)
+    assert r.status_code == 201, r.text  # type: ignore[attr-defined]
+    body = r.json()  # type: ignore[attr-defined]
+    assert {k: body[k] for k in ("name", "language", "chunks")} == {"name": "aiib.txt", "language": "en", "chunks": 1}
+    assert len(body["sha256"]) == 64
+    assert "aiib.txt" in cited(client, "How many founding members did the bank have?")
+
+    again = upload(client, "aiib.txt", AIIB)
+    assert again.status_code == 200 and again.json() == body  # type: ignore[attr-defined]
+    replaced = upload(client, "aiib.txt", b"The bank later grew to more than 100 members.")
+    assert replaced.status_code == 201 and replaced.json()["sha256"] != body["sha256"]  # type: ignore[attr-defined]
+
+    listing = {d["name"]: d for d in client.get("/v1/documents").json()}
+    assert set(listing) == {"en.txt", "zh.md", "aiib.txt"}
+    entry = listing["aiib.txt"]
+    assert entry["format"] == "text" and entry["source"] == "upload" and entry["size"] == 45 and entry["added"]
+    assert listing["zh.md"]["language"] == "zh" and listing["zh.md"]["source"] == "folder"
+    text = client.get("/v1/documents/aiib.txt").json()["text"]
+    assert text == "The bank later grew to more than 100 members."
+
+    assert client.delete("/v1/documents/aiib.txt").json() == {"removed": ["aiib.txt"]}
+    assert "aiib.txt" not in cited(client, "How many members did the bank have?")
+    gone = client.delete("/v1/documents/aiib.txt")
+    assert gone.status_code == 404 and gone.json()["error"]["type"] == "NotFoundError"
+    assert client.get("/v1/documents/aiib.txt").status_code == 404
+
+
+def test_pdf_docx_and_html_uploads_serve_their_extracted_text_with_pages(client: TestClient) -> None:
+    pdf = make_pdf([["The first page is about ports."], ["The corridor carried 12 million tonnes in 2019."]])
+    assert upload(client, "report.pdf", pdf).json()["chunks"] >= 1  # type: ignore[attr-defined]
+    answer = client.post("/v1/ask", json={"question": "How many tonnes did the corridor carry in 2019?"}).json()
+    assert [(c["doc"], c["page"]) for c in answer["citations"]] == [("report.pdf", 2)], answer
+    listing = {d["name"]: d for d in client.get("/v1/documents").json()}
+    assert listing["report.pdf"]["pages"] == 2 and listing["report.pdf"]["format"] == "pdf"
+
+    assert upload(client, "年度报告.docx", make_docx()).status_code == 201  # type: ignore[attr-defined]
+    docx_text = client.get("/v1/documents/年度报告.docx").json()["text"]
+    assert "年份 | 项目数" in docx_text
+
+    assert upload(client, "news.html", HTML.encode()).status_code == 201  # type: ignore[attr-defined]
+    html_text = client.get("/v1/documents/news.html").json()["text"]
+    assert "proposed by China in 2013" in html_text and "About us" not in html_text and "<p>" not in html_text
+
+
+def test_a_gbk_text_upload_is_decoded(client: TestClient) -> None:
+    text = "丝路基金于二〇一四年设立，规模为四百亿美元，主要投资于基础设施、资源开发和产业合作等领域。" * 3
+    assert upload(client, "gbk.txt", text.encode("gbk")).json()["language"] == "zh"  # type: ignore[attr-defined]
+    assert client.get("/v1/documents/gbk.txt").json()["text"] == text
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "status", "message"),
+    [
+        ("sheet.xlsx", b"PK\x03\x04", 415, "supported: .docx"),
+        ("locked.pdf", encrypt(make_pdf([["Secret."]]), "pw"), 422, "is encrypted"),
+        ("scan.pdf", make_pdf([[]]), 422, "no text layer"),
+        ("broken.docx", b"PK not a zip", 422, "broken.docx"),
+        ("blank.md", b"\n\n", 422, "no text"),
+    ],
+    ids=["unsupported", "encrypted", "scanned", "corrupt-docx", "empty"],
+)
+def test_files_that_cannot_be_read_change_nothing(
+    client: TestClient, name: str, data: bytes, status: int, message: str
+) -> None:
+    before = client.get("/v1/status").json()
+    r = upload(client, name, data)
+    assert r.status_code == status, r.text  # type: ignore[attr-defined]
+    assert message in r.json()["error"]["message"]  # type: ignore[attr-defined]
+    assert client.get("/v1/status").json() == before
+
+
+def test_uploads_over_the_limit_get_413_declared_or_streamed(client: TestClient) -> None:
+    big = b"word " * 40_000  # 200 kB against a 64 kB limit
+    r = upload(client, "big.txt", big)
+    assert r.status_code == 413 and "RAG_MAX_UPLOAD_BYTES" in r.json()["error"]["message"]  # type: ignore[attr-defined]
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.txt"\r\n\r\n'.encode()
+        + big
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(0, len(body), 8192):
+            yield body[i : i + 8192]
+
+    streamed = client.post(
+        "/v1/documents", content=chunks(), headers={"content-type": f"multipart/form-data; boundary={boundary}"}
+    )
+    assert streamed.status_code == 413
+    assert "big.txt" not in {d["name"] for d in client.get("/v1/documents").json()}
+
+
+def test_an_upload_needs_a_file_field(client: TestClient) -> None:
+    r = client.post("/v1/documents", data={"name": "x"})
+    assert r.status_code == 422 and "field named `file`" in r.json()["error"]["message"]
+    r = client.post("/v1/documents", json={"file": "x"})
+    assert r.status_code == 422 and "multipart/form-data" in r.json()["error"]["message"]
+
+
+def test_writes_need_the_token(fake_pipe: Pipeline) -> None:
+    token = SecretStr("s3cret")
+    guarded = create_app(fake_pipe.derived(settings=fake_pipe.settings.model_copy(update={"api_token": token})))
+    with TestClient(guarded) as client:
+        assert upload(client, "aiib.txt", AIIB).status_code == 401  # type: ignore[attr-defined]
+        assert client.delete("/v1/documents/en.txt").status_code == 401
+        auth = {"Authorization": "Bearer s3cret"}
+        assert upload(client, "aiib.txt", AIIB, headers=auth).status_code == 201  # type: ignore[attr-defined]
+        assert client.delete("/v1/documents/en.txt", headers=auth).status_code == 200
+    assert sorted(fake_pipe.documents) == ["aiib.txt", "zh.md"]
+
+
+def test_no_server_errors_on_generated_document_requests(app: FastAPI) -> None:
+    """Schemathesis generates requests for the document routes from the app's OpenAPI schema; none may get a 5xx."""
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app).include(path_regex=r"^/v1/documents")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {(op.method.upper(), op.path) for op in operations} >= {
+        ("POST", "/v1/documents"),
+        ("DELETE", "/v1/documents/{name}"),
+    }
+    for operation in operations:
+
+        @given(operation.as_strategy())
+        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+        def no_5xx(case: schemathesis.Case) -> None:
+            response = case.call()
+            assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"
+
+        no_5xx()
