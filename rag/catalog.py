@@ -41,6 +41,9 @@ CREATE TABLE IF NOT EXISTS sentences (
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, language TEXT NOT NULL, page INTEGER,
     vector BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS skipped (
+    name TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime REAL NOT NULL, reason TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc);
 CREATE INDEX IF NOT EXISTS sentences_doc ON sentences(doc);
 """
@@ -111,7 +114,7 @@ class Catalog:
                 con.execute("PRAGMA journal_mode=WAL")
                 con.execute("PRAGMA synchronous=FULL")
                 con.execute("PRAGMA foreign_keys=ON")
-                if con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'meta'").fetchone()[0] == 0:
+                if con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'skipped'").fetchone()[0] == 0:
                     con.executescript(SCHEMA)
             except sqlite3.DatabaseError as exc:
                 raise IndexCorruptError(
@@ -160,6 +163,21 @@ class Catalog:
         tokens = [json.loads(row[7]) for row in chunk_rows]
         sentences = [Sentence(*row) for row in sentence_rows]
         return CatalogState(int(meta.get("generation", 0)), meta, docs, chunks, tokens, sentences)
+
+    def skipped(self) -> dict[str, tuple[int, float, str]]:
+        """Corpus folder files that could not be read: name → (size, mtime, why), as the last sync found them."""
+        if not self.exists():
+            return {}
+        with self.connect() as con:
+            return {n: (size, mtime, why) for n, size, mtime, why in con.execute("SELECT * FROM skipped")}
+
+    def set_skipped(self, skipped: dict[str, tuple[int, float, str]]) -> None:
+        """Replace the record of unreadable folder files (it does not change what is searchable)."""
+        with self.connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("DELETE FROM skipped")
+            con.executemany("INSERT INTO skipped VALUES (?, ?, ?, ?)", [(n, *v) for n, v in skipped.items()])
+            con.execute("COMMIT")
 
     def vectors(self, table: str) -> tuple[np.ndarray, np.ndarray]:
         """Ids and raw vectors of every chunk or sentence (`table`), in id order."""

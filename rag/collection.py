@@ -168,6 +168,8 @@ class FolderChanges:
     changed: list[Path]
     gone: list[str]
     unsupported: list[Path]
+    # (name, why) of files that could not be read when last tried and have not changed since.
+    failing: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def any(self) -> bool:
@@ -330,20 +332,25 @@ class Collection:
         """
         supported, other = folder_files(folder)
         state_docs = {r.name: r for r in self.catalog.read().documents} if self.exists() else {}
-        new, changed = [], []
+        skipped = self.catalog.skipped()
+        new, changed, failing = [], [], []
         for path in supported:
             record = state_docs.get(path.name)
-            if record is None:
-                new.append(path)
-                continue
             stat = path.stat()
+            if record is None:
+                known = skipped.get(path.name)
+                if known and known[:2] == (stat.st_size, stat.st_mtime):
+                    failing.append((path.name, known[2]))
+                else:
+                    new.append(path)
+                continue
             if record.size == stat.st_size and record.mtime == stat.st_mtime:
                 continue
             if sha256_file(path) != record.sha256:
                 changed.append(path)
         names = {p.name for p in supported}
         gone = [n for n, r in state_docs.items() if r.source == "folder" and n not in names]
-        return FolderChanges(new, changed, gone, other)
+        return FolderChanges(new, changed, gone, other, failing)
 
     # Writing
 
@@ -399,12 +406,21 @@ class Collection:
         changes = self.folder_changes(folder)
         report = WriteReport()
         report.skipped += [(p.name, f"unsupported type {p.suffix or '(none)'}") for p in changes.unsupported]
+        report.skipped += changes.failing
         for name, why in report.skipped:
             log.warning("skipped %s: %s", name, why)
-        if not changes.any:
-            return report
-        log.info("syncing %s: %s", folder, changes.summary())
-        self._write_files([*changes.new, *changes.changed], changes.gone, "folder", report)
+        if changes.any:
+            log.info("syncing %s: %s", folder, changes.summary())
+            tried = [*changes.new, *changes.changed]
+            before = len(report.skipped)
+            self._write_files(tried, changes.gone, "folder", report)
+            failed = dict(report.skipped[before:])
+            known = {n: v for n, v in self.catalog.skipped().items() if n in dict(changes.failing)}
+            for path in tried:
+                if path.name in failed:
+                    stat = path.stat()
+                    known[path.name] = (stat.st_size, stat.st_mtime, failed[path.name])
+            self.catalog.set_skipped(known)
         return report
 
     def rebuild(self, folder: Path | None = None) -> WriteReport:

@@ -65,3 +65,44 @@ def test_ask_json() -> None:
     assert answer["language"] == "zh" and not answer["abstained"]
     assert "000_52703944bae284e8.txt" in [c["doc"] for c in answer["citations"]]
     assert 0 < answer["confidence"] <= 1 and answer["composer"] == "extractive"
+
+
+@pytest.mark.e2e
+def test_index_add_documents_and_remove(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "fund.txt").write_text("The Silk Road Fund was set up in 2014 with 40 billion US dollars.", "utf-8")
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    (corpus / "sheet.xlsx").write_bytes(b"PK")
+    env = {"RAG_CORPUS_DIR": str(corpus), "RAG_INDEX_DIR": str(tmp_path / "index")}
+
+    done = rag("index", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "added  fund.txt" in done.stdout and "1 added" in done.stdout
+    assert "skipped  broken.pdf" in done.stderr and "skipped  sheet.xlsx: unsupported type .xlsx" in done.stderr
+    assert "no index" not in (done.stdout + done.stderr).lower()  # the start-up messages are true
+
+    extra = tmp_path / "bank.md"
+    extra.write_text("# AIIB\n\nThe Asian Infrastructure Investment Bank opened in **2016**.", "utf-8")
+    done = rag("add", str(extra), env=env)
+    assert done.returncode == 0 and "added  bank.md" in done.stdout, done.stderr
+    listing = json.loads(rag("documents", "--json", env=env).stdout)
+    assert {d["name"]: (d["format"], d["source"]) for d in listing} == {
+        "bank.md": ("markdown", "cli"),
+        "fund.txt": ("text", "folder"),
+    }
+
+    (corpus / "fund.txt").unlink()
+    (corpus / "rail.txt").write_text("中欧班列于2011年开通，连接重庆和杜伊斯堡。", "utf-8")
+    done = rag("ask", "When did the bank open?", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "changed since the index was synced (1 new, 0 changed, 1 gone)" in done.stderr
+    done = rag("index", env=env)
+    assert "added  rail.txt" in done.stdout and "removed  fund.txt" in done.stdout, done.stdout
+    assert "1 unchanged" not in done.stdout
+
+    done = rag("remove", "bank.md", env=env)
+    assert done.returncode == 0 and "removed  bank.md" in done.stdout
+    done = rag("remove", "bank.md", env=env)
+    assert done.returncode == 2 and "no document named 'bank.md'" in done.stderr
+    assert [d["name"] for d in json.loads(rag("documents", "--json", env=env).stdout)] == ["rail.txt"]

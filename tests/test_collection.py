@@ -125,7 +125,10 @@ def test_sync_adds_replaces_and_deletes_what_changed_and_keeps_uploads(
     assert sorted(snap.infos) == ["aiib.txt", "en.txt", "rail.txt"]
     assert {c.id for c in snap.chunks if c.doc == "aiib.txt"} == aiib_before
     assert not en_before & {c.id for c in snap.chunks if c.doc == "en.txt"}
-    assert not fake_pipe.collection.sync(folder).changed  # nothing left to do
+    again = fake_pipe.collection.sync(folder)
+    assert not again.changed  # nothing left to do; the unreadable file is named again, not read again
+    assert sorted(name for name, _ in again.skipped) == ["scan.pdf", "sheet.xlsx"]
+    assert fake_pipe.collection.folder_changes(folder).summary() == "0 new, 0 changed, 0 gone"
 
 
 def test_ask_warns_about_a_changed_folder_instead_of_rebuilding(
