@@ -41,6 +41,8 @@ FORMAT = 3
 CATALOG_FILE = "catalog.sqlite"
 LOCK_FILE = ".write.lock"
 VECTOR_FILES = {"chunks": "chunks-{gen}.faiss", "sentences": "sentences-{gen}.faiss"}
+# What an index of the earlier format (one JSON-and-FAISS build per corpus) left; replaced by the first commit.
+LEGACY_FILES = ("vectors.faiss", "chunks.json", "sentences.faiss", "sentences.json", "means.json", "manifest.json")
 MAX_NAME_CHARS = 200
 LOAD_ATTEMPTS = 3
 
@@ -645,6 +647,9 @@ class Collection:
     def _clear_orphans(self) -> None:
         """Remove what a killed write left: vector files of generations never committed, temporary files."""
         committed = self.generation()
+        if committed == 0:
+            for name in LEGACY_FILES:
+                (self.folder / name).unlink(missing_ok=True)
         for path in self.folder.glob("*.faiss*"):
             gen = _generation_of(path)
             if path.name.endswith(".tmp") or (gen is not None and gen > committed):

@@ -16,6 +16,7 @@ import bisect
 import contextlib
 import io
 import re
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,8 @@ SUPPORTED: dict[str, str] = {
 PAGE_SEPARATOR = "\n\n"
 BLOCK_SEPARATOR = "\n\n"
 CELL_SEPARATOR = " | "
+# A Word file's parts, unpacked; far above any real document's text and styles, far below a zip bomb's.
+MAX_UNZIPPED_BYTES = 512 * 2**20
 NEWLINES = re.compile(r"\r\n?")
 BLANK_LINE_RUNS = re.compile(r"\n{3,}")
 # trafilatura writes tables as Markdown; the |---|---| rule under the header row is markup, not text.
@@ -275,8 +278,26 @@ def _encrypted(name: str) -> UnreadableDocumentError:
 # -- docx -------------------------------------------------------------------------------------------------------
 
 
+def _check_unzipped_size(data: bytes, name: str) -> None:
+    """Refuse a zip that would unpack to more than MAX_UNZIPPED_BYTES (a zip bomb).
+
+    zipfile reads no entry past its declared size, so the declared sizes bound what parsing can allocate.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise UnreadableDocumentError(f"{name} is damaged or not a Word .docx file ({exc})") from exc
+    if total > MAX_UNZIPPED_BYTES:
+        raise UnreadableDocumentError(
+            f"{name} unpacks to {total / 2**20:.0f} MiB, over the {MAX_UNZIPPED_BYTES / 2**20:.0f} MiB a Word file "
+            "may hold here; it may be a zip bomb"
+        )
+
+
 def _read_docx(data: bytes, name: str) -> Extracted:
     """A Word file's body in document order: paragraphs and table rows, blocks separated by a blank line."""
+    _check_unzipped_size(data, name)
     try:
         document = docx.Document(io.BytesIO(data))
         blocks = [_table_text(item) if isinstance(item, Table) else item.text for item in document.iter_inner_content()]

@@ -254,3 +254,12 @@ def test_html_fallback_when_trafilatura_finds_nothing(monkeypatch: pytest.Monkey
 def test_html_without_text_is_unreadable() -> None:
     with pytest.raises(UnreadableDocumentError, match=r"no text could be extracted from nav\.html"):
         read_bytes(b"<html><body><nav><a href='/'>Home</a></nav></body></html>", "nav.html")
+
+
+def test_a_docx_that_would_unpack_past_the_limit_is_refused() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", b"\0" * (ingest.MAX_UNZIPPED_BYTES + 1))
+    assert len(buf.getvalue()) < 2**20  # a small upload that would unpack to over 512 MiB
+    with pytest.raises(UnreadableDocumentError, match="may be a zip bomb"):
+        read_bytes(buf.getvalue(), "bomb.docx")

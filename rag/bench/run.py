@@ -16,6 +16,7 @@ from rag.bench.corpus import grow_corpus
 from rag.bench.latency import bench_http, bench_queries, corpus_env
 from rag.bench.report import write_report
 from rag.bench.scale import bench_index_types, sample_like
+from rag.bench.writes import bench_writes
 from rag.embedding import E5_SMALL, E5_SMALL_Q4, converted_e5_path
 from rag.eval.dataset import load_dataset
 from rag.pipeline import Pipeline
@@ -78,6 +79,9 @@ def run(plan: Plan, out: Path, dataset: Path, work: Path) -> dict[str, Any]:
     settings = Settings(corpus_dir=small, index_dir=work / "idx-seeds" / E5_SMALL)
     pipe = Pipeline.load(settings)
     questions = [e.question for e in examples]
+    english = max(seeds, key=lambda p: p.stat().st_size if "一" not in p.read_text("utf-8")[:2000] else 0)
+    full_build = results["build"]["seeds"][E5_SMALL]["build_s"]
+    results["writes"] = bench_writes(settings, work, english.read_text("utf-8"), full_build)
     results["latency"] = bench_queries(pipe, questions, plan.queries)
     results["http"] = bench_http(
         questions, plan.http_clients, plan.http_requests, plan.http_limit_s, corpus_env(small, settings.index_dir)
