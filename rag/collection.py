@@ -28,7 +28,15 @@ from rag.chunking import SENTENCE_VERSION, chunk_document, document_sentences, m
 from rag.corpus import CLEANING_VERSION, clean_text
 from rag.data import Chunk, Document, Sentence
 from rag.embedding import Embedder, embed_passages
-from rag.errors import CorpusError, IndexCorruptError, IndexStaleError, InputError, RagError, UnreadableDocumentError
+from rag.errors import (
+    CorpusError,
+    IndexCorruptError,
+    IndexStaleError,
+    InputError,
+    NotFoundError,
+    RagError,
+    UnreadableDocumentError,
+)
 from rag.ingest import SUPPORTED, Extracted, read_bytes
 from rag.lexical import tokenize
 from rag.settings import Settings
@@ -163,6 +171,18 @@ class WriteReport:
 
 
 @dataclass(frozen=True)
+class Incoming:
+    """A document read for a write, before it is chunked and embedded."""
+
+    extracted: Extracted
+    name: str
+    sha256: str
+    size: int
+    source: str
+    mtime: float | None = None
+
+
+@dataclass(frozen=True)
 class FolderChanges:
     """How a corpus folder differs from the documents synced from it before."""
 
@@ -233,6 +253,8 @@ class Collection:
         self.catalog = Catalog(self.folder / CATALOG_FILE)
         self.manifest = expected_manifest(settings, embedder)
         self._splitter: Any = None
+        # The last snapshot loaded: snapshots never change, so readers and the writer share it until a commit.
+        self._last: Snapshot | None = None
 
     # Reading
 
@@ -252,6 +274,9 @@ class Collection:
 
     def snapshot(self) -> Snapshot:
         """The committed state; IndexStaleError when it was made with other settings or another model."""
+        last = self._last
+        if last is not None and last.generation == self.generation():
+            return last
         for attempt in range(LOAD_ATTEMPTS):
             state = self.catalog.read()
             key = stale_key(state.meta.get("manifest"), self.manifest) if state.generation else None
@@ -260,7 +285,8 @@ class Collection:
                     f"the index at {self.folder} was built with another {key}; run `rag index --rebuild`"
                 )
             try:
-                return self._load(state)
+                self._last = self._load(state)
+                return self._last
             except FileNotFoundError:
                 # A writer committed twice while this read, and removed the files of the generation read.
                 if attempt + 1 == LOAD_ATTEMPTS:
@@ -367,7 +393,7 @@ class Collection:
         current = self._record(name)
         if current is not None and current.sha256 == sha:
             return self._info_of(name), False
-        doc = self._prepare([(read_bytes(data, name), name, sha, len(data), source, None)])[0]
+        doc = self._prepare([Incoming(read_bytes(data, name), name, sha, len(data), source)])[0]
         self.commit([doc], [])
         return self._info_of(name), True
 
@@ -389,8 +415,6 @@ class Collection:
 
     def remove(self, names: list[str]) -> WriteReport:
         """Delete documents by name; NotFoundError (nothing deleted) when one is not in the collection."""
-        from rag.errors import NotFoundError
-
         have = {r.name for r in self.catalog.read().documents} if self.exists() else set()
         missing = [n for n in names if n not in have]
         if missing:
@@ -438,12 +462,14 @@ class Collection:
                 aside = self.catalog.move_aside()
             log.warning("%s; moved it to %s and rebuilding from the corpus folder", exc, aside)
             records = []
-        items = [(Extracted(r.text, r.format, r.pages), r.name, r.sha256, r.size, r.source, r.mtime) for r in records]
+        items = [
+            Incoming(Extracted(r.text, r.format, r.pages), r.name, r.sha256, r.size, r.source, r.mtime) for r in records
+        ]
         report = WriteReport()
         if folder is not None:
             changes = self.folder_changes(folder)
             fresh = {p.name: p for p in [*changes.new, *changes.changed]}
-            items = [i for i in items if i[1] not in fresh and i[1] not in changes.gone]
+            items = [i for i in items if i.name not in fresh and i.name not in changes.gone]
             report.removed += changes.gone
             loaded = self._read_files(list(fresh.values()), "folder", report)
             items += loaded
@@ -460,18 +486,17 @@ class Collection:
         items = self._read_files(files, source, report)
         fresh = []
         for item in items:
-            name, sha = item[1], item[2]
-            if have.get(name) == sha and name not in gone:
-                report.unchanged.append(name)
+            if have.get(item.name) == item.sha256 and item.name not in gone:
+                report.unchanged.append(item.name)
             else:
-                (report.replaced if name in have else report.added).append(name)
+                (report.replaced if item.name in have else report.added).append(item.name)
                 fresh.append(item)
         report.removed += gone
         if fresh or gone:
             self.commit(self._prepare(fresh), gone)
 
-    def _read_files(self, files: list[Path], source: str, report: WriteReport) -> list[_Item]:
-        items: list[_Item] = []
+    def _read_files(self, files: list[Path], source: str, report: WriteReport) -> list[Incoming]:
+        items: list[Incoming] = []
         for path in files:
             try:
                 name = check_name(path.name)
@@ -483,7 +508,7 @@ class Collection:
                     )
                 mtime = path.stat().st_mtime
                 data = path.read_bytes()
-                items.append((read_bytes(data, name), name, sha256_bytes(data), size, source, mtime))
+                items.append(Incoming(read_bytes(data, name), name, sha256_bytes(data), size, source, mtime))
             except (RagError, OSError) as exc:
                 log.warning("skipped %s: %s", path, exc)
                 report.skipped.append((path.name, str(exc)))
@@ -497,7 +522,7 @@ class Collection:
     def _info_of(self, name: str) -> DocumentInfo:
         return _infos(self.catalog.read())[name]
 
-    def _prepare(self, items: list[_Item]) -> list[StoredDocument]:
+    def _prepare(self, items: list[Incoming]) -> list[StoredDocument]:
         """Chunk, tokenize and embed documents (outside the lock: this is the slow part of a write)."""
         if self._splitter is None:
             s = self.settings
@@ -505,14 +530,23 @@ class Collection:
                 s.chunk_tokens, s.chunk_overlap, s.tiktoken_encoding, s.cache_dir / "tiktoken"
             )
         docs, pieces = [], []
-        for extracted, name, sha, size, source, mtime in items:
-            doc = make_document(extracted, name, sha)
+        for item in items:
+            doc = make_document(item.extracted, item.name, item.sha256)
             chunks = chunk_document(doc, self._splitter)
             if not chunks:
-                raise UnreadableDocumentError(f"{name} holds no text to index (only punctuation or spaces)")
+                raise UnreadableDocumentError(f"{item.name} holds no text to index (only punctuation or spaces)")
             sentences = document_sentences(doc, self.settings.sentence_max_chars, self.settings.min_sentence_chars)
             record = DocumentRecord(
-                name, sha, doc.format, doc.language, size, source, mtime, _now(), doc.text, doc.pages
+                item.name,
+                item.sha256,
+                doc.format,
+                doc.language,
+                item.size,
+                item.source,
+                item.mtime,
+                _now(),
+                doc.text,
+                doc.pages,
             )
             docs.append(record)
             pieces.append((chunks, sentences))
@@ -660,9 +694,6 @@ class Collection:
             gen = _generation_of(path)
             if gen is not None and gen not in keep:
                 path.unlink(missing_ok=True)
-
-
-_Item = tuple[Extracted, str, str, int, str, float | None]
 
 
 def _info(record: DocumentRecord, chunks: int) -> DocumentInfo:

@@ -14,37 +14,36 @@ from typing import Any
 from rag.pipeline import Pipeline
 from rag.settings import Settings
 
-PAGE_CHARS = 2500
 PDF_PAGES = 10
-LINE_CHARS = 95
-LINES_PER_PAGE = 60
+PROBE_PAGE = 7
+# A dense page of a paper: about 4,000 characters.
+LINE_CHARS = 90
+LINES_PER_PAGE = 45
 SMALL_TEXT_BYTES = 7 * 1024
 
 
 def ten_page_pdf(text: str) -> tuple[bytes, str]:
-    """A PDF of PDF_PAGES pages of `text`, and a sentence-long phrase from its seventh page."""
+    """A PDF of PDF_PAGES full pages of `text` (repeated when it is shorter), and a sentence found on page 7 only."""
     from reportlab.pdfgen import canvas
 
+    probe = "The lighthouse keepers of Zanzibar counted 4,812 gulls in the spring survey."
     buf = io.BytesIO()
     pdf = canvas.Canvas(buf)
-    probe = ""
     words = text.split()
     at = 0
     for page in range(PDF_PAGES):
-        lines: list[str] = []
+        lines: list[str] = [probe] if page == PROBE_PAGE - 1 else []
         line = ""
-        while at < len(words) and len(lines) < LINES_PER_PAGE:
-            if len(line) + len(words[at]) + 1 > LINE_CHARS:
+        while len(lines) < LINES_PER_PAGE:
+            word = words[at % len(words)]
+            if len(line) + len(word) + 1 > LINE_CHARS:
                 lines.append(line)
                 line = ""
-            line = f"{line} {words[at]}".strip()
+            line = f"{line} {word}".strip()
             at += 1
-        lines.append(line)
-        if page == 6:
-            probe = " ".join(lines[len(lines) // 2].split()[:8])
-        pdf.setFont("Helvetica", 8)
+        pdf.setFont("Helvetica", 10)
         for i, row in enumerate(lines):
-            pdf.drawString(40, 800 - 12.5 * i, row)
+            pdf.drawString(40, 800 - 16 * i, row)
         pdf.showPage()
     pdf.save()
     return buf.getvalue(), probe
