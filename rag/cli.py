@@ -148,17 +148,16 @@ def _where(item: Any) -> str:
     return f"{item.doc}{page} [{item.start}:{item.end}]"
 
 
-@app.command()
-def ask(question: str, corpus: Corpus = None, top_k: TopK = None, as_json: AsJson = False) -> None:
-    """Answer a question with citations, or say the documents do not answer it."""
-    answer = _pipeline(_settings(corpus)).ask(question, top_k)
-    if as_json:
-        typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
-        return
-    typer.echo(answer.text)
+def _print_answer(answer: Any) -> None:
+    """What follows an answer's text in the terminal: reason, warning, confidence and sources."""
     if answer.reason:
         typer.echo(answer.reason)
-    typer.echo(f"(confidence {answer.confidence:.2f})")
+    if answer.warning:
+        typer.echo(f"warning: {answer.warning}", err=True)
+    unsupported = [s for s in answer.sentences if not s.supported]
+    if unsupported and not answer.abstained:
+        typer.echo(f"({len(unsupported)} of {len(answer.sentences)} sentences cite no source)")
+    typer.echo(f"(confidence {answer.confidence:.2f}, {answer.composer})")
     label = "Related passages" if answer.abstained else "Sources"
     items = answer.passages[:3] if answer.abstained else answer.citations
     if items:
@@ -166,6 +165,39 @@ def ask(question: str, corpus: Corpus = None, top_k: TopK = None, as_json: AsJso
     for i, c in enumerate(items, start=1):
         n = getattr(c, "n", i)
         typer.echo(f"[{n}] {_where(c)} {' '.join(c.text.split())[:200]}")
+
+
+def _stream_answer(parts: Any) -> Any:
+    """Print the text of a streamed answer as it comes; the answer at the end."""
+    sent = ""
+    for part, _ in parts:
+        if isinstance(part, str):
+            sent += part
+            typer.echo(part, nl=False)
+            continue
+        if not part.text.startswith(sent):
+            typer.echo("\n---")
+            sent = ""
+        typer.echo(part.text[len(sent) :])
+        return part
+    raise RagError("the answer ended without its sources")
+
+
+Composer = Annotated[
+    str | None, typer.Option("--composer", help="extractive (quotes, the default) or llm (RAG_LLM_BASE_URL's model).")
+]
+
+
+@app.command()
+def ask(
+    question: str, corpus: Corpus = None, top_k: TopK = None, as_json: AsJson = False, composer: Composer = None
+) -> None:
+    """Answer a question with citations, or say the documents do not answer it."""
+    pipe = _pipeline(_settings(corpus, composer=composer))
+    if as_json:
+        typer.echo(json.dumps(pipe.ask(question, top_k).to_dict(), ensure_ascii=False, indent=2))
+        return
+    _print_answer(_stream_answer(pipe.ask_stream(question, top_k)))
 
 
 @app.command()
@@ -180,19 +212,25 @@ def search(query: str, corpus: Corpus = None, top_k: TopK = None, as_json: AsJso
 
 
 @app.command()
-def chat(corpus: Corpus = None) -> None:
-    """Ask questions interactively until end of input."""
-    pipe = _pipeline(_settings(corpus))
+def chat(corpus: Corpus = None, composer: Composer = None) -> None:
+    """Ask questions interactively until end of input; with an LLM, follow-ups may refer to earlier turns."""
+    from rag.conversation import Turn
+
+    pipe = _pipeline(_settings(corpus, composer=composer))
     typer.echo("Ask in English or Chinese; Ctrl-D to quit.")
+    turns: list[Turn] = []
     for line in sys.stdin:
         if not line.strip():
             continue
+        asked = [*turns, Turn("user", line.strip())]
         try:
-            answer = pipe.ask(line)
+            answer = _stream_answer(pipe.chat_stream(asked))
         except RagError as exc:
             typer.echo(f"error: {exc}", err=True)
             continue
-        typer.echo(answer.text)
+        turns = [*asked, Turn("assistant", answer.text)]
+        if answer.warning:
+            typer.echo(f"warning: {answer.warning}", err=True)
         for c in answer.citations:
             typer.echo(f"  [{c.n}] {_where(c)}")
 
@@ -240,6 +278,7 @@ def evaluate_cmd(
     update_baseline: Annotated[bool, typer.Option(help="Write the results as the new baseline.")] = False,
     corpus: Corpus = None,
     top_k: TopK = None,
+    composer: Composer = None,
 ) -> None:
     """Run the dataset, print metrics, and exit 1 when a gated metric regressed against the baseline."""
     if ctx.invoked_subcommand is not None:
@@ -248,7 +287,7 @@ def evaluate_cmd(
     from rag.eval.metrics import evaluate_suite
     from rag.eval.report import render_html, table
 
-    settings = _settings(corpus, top_k=top_k)
+    settings = _settings(corpus, top_k=top_k, composer=composer)
     paths, examples = _examples(dataset, settings.corpus_dir)
     report = evaluate_suite(settings, examples, dataset=" + ".join(map(str, paths)))
     typer.echo(table(report))

@@ -156,6 +156,23 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class AnswerSentence:
+    """One sentence of an answer, and the citation numbers it carries (none: it is unsupported)."""
+
+    text: str
+    citations: tuple[int, ...]
+
+    @property
+    def supported(self) -> bool:
+        """Whether the sentence cites a source."""
+        return bool(self.citations)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"text": self.text, "citations": list(self.citations), "supported": self.supported}
+
+
+@dataclass(frozen=True)
 class Answer:
     """A grounded answer, or an abstention with the nearest passages for reference."""
 
@@ -169,7 +186,13 @@ class Answer:
     confidence: float = 0.0
     # For an abstention: what was missing, in the question's language. Empty for an answer.
     reason: str = ""
+    # "extractive" (quotes) or "llm" (written by the configured endpoint, every kept marker checked).
     composer: str = "extractive"
+    # Why the answer is not what was configured (the LLM endpoint failed and the sources are quoted instead).
+    warning: str = ""
+    # The share of the answer's sentences that cite a source (an extractive answer's all do).
+    grounded: float = 1.0
+    sentences: list[AnswerSentence] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -181,6 +204,9 @@ class Answer:
             "confidence": self.confidence,
             "reason": self.reason,
             "composer": self.composer,
+            "warning": self.warning,
+            "grounded": self.grounded,
+            "sentences": [s.to_dict() for s in self.sentences],
             "citations": [c.to_dict() for c in self.citations],
             "passages": [p.to_dict() for p in self.passages],
         }

@@ -10,21 +10,24 @@ import copy
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 
 from rag.answer import Composer
 from rag.answer.assess import Assessor
 from rag.answer.extractive import ExtractiveComposer
+from rag.answer.llm import LLMComposer
 from rag.collection import Collection, DocumentInfo, Snapshot, WriteReport
+from rag.conversation import Turn, standalone_question
 from rag.data import Answer, Document, Hit
 from rag.embedding import Embedder, load_embedder
 from rag.errors import CorpusError, IndexStaleError, InputError
 from rag.lexical import LexicalIndex
+from rag.llm import ChatModel, LLMUnavailableError, RateLimitedLog, make_chat_model
 from rag.offline import force_offline, install_tiktoken_encodings
 from rag.retrieval import Retrieval, Retriever
 from rag.settings import Settings
-from rag.text import UNSAFE_CHARS
+from rag.text import UNSAFE_CHARS, detect_language
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +100,8 @@ class Pipeline:
         self.embedder = embedder
         self.collection = collection
         self._wrap: Callable[[Composer], Composer] | None = None
+        self.chat_model: ChatModel | None = make_chat_model(settings)
+        self.llm_failures = RateLimitedLog(settings.llm_warning_interval_s)
         self._reload = threading.Lock()
         self._state = self._build(collection.snapshot())
         if not self._state.snapshot.chunks:
@@ -131,6 +136,11 @@ class Pipeline:
         """
         other = copy.copy(self)
         other.settings = settings or self.settings
+        if (
+            other.settings.composer != self.settings.composer
+            or other.settings.llm_base_url != self.settings.llm_base_url
+        ):
+            other.chat_model = make_chat_model(other.settings)
         other._wrap = wrap_composer or self._wrap
         other._reload = threading.Lock()
         other._state = other._build(self._state.snapshot)
@@ -140,7 +150,11 @@ class Pipeline:
         lexical = LexicalIndex(snapshot.chunk_tokens)
         retriever = Retriever(snapshot, lexical, self.embedder, self.settings)
         assessor = Assessor(self.settings, retriever, lexical, snapshot.documents)
-        composer: Composer = ExtractiveComposer(assessor, snapshot.documents)
+        composer: Composer = (
+            ExtractiveComposer(assessor, snapshot.documents)
+            if self.chat_model is None
+            else LLMComposer(assessor, snapshot.documents, self.settings, self.chat_model, self.llm_failures)
+        )
         if self._wrap is not None:
             composer = self._wrap(composer)
         return State(snapshot, retriever, assessor, composer)
@@ -227,17 +241,81 @@ class Pipeline:
         """The top_k passages for `query`, best first."""
         return self.retrieve(query, top_k).hits
 
-    def ask(self, question: str, top_k: int | None = None) -> Answer:
-        """A cited extractive answer, or an abstention with the nearest passages."""
-        return self.ask_timed(question, top_k)[0]
+    def ask(self, question: str, top_k: int | None = None, instructions: str = "") -> Answer:
+        """A cited answer, or an abstention with the nearest passages."""
+        return self.ask_timed(question, top_k, instructions)[0]
 
-    def ask_timed(self, question: str, top_k: int | None = None) -> tuple[Answer, dict[str, float]]:
+    def ask_timed(
+        self, question: str, top_k: int | None = None, instructions: str = ""
+    ) -> tuple[Answer, dict[str, float]]:
         """`ask`, with the milliseconds spent retrieving, composing and in total."""
+        *_, (answer, timings) = self.ask_stream(question, top_k, instructions, streaming=False)
+        if not isinstance(answer, Answer):
+            raise TypeError("the composer ended without an answer")
+        return answer, timings
+
+    def ask_stream(
+        self,
+        question: str,
+        top_k: int | None = None,
+        instructions: str = "",
+        language: str | None = None,
+        streaming: bool = True,
+    ) -> Iterator[tuple[str | Answer, dict[str, float]]]:
+        """The answer's text in pieces as the composer writes it, then the `Answer`; each with the timings so far.
+
+        `language` is the language to answer in when it is not the question's (a rewritten follow-up).
+        """
         t0 = time.perf_counter()
         state = self.state
         retrieval = state.retriever.retrieve(self._check(question, "question"), self._top_k(top_k))
+        if language is not None:
+            retrieval.language = language
         t1 = time.perf_counter()
-        answer = state.composer.compose(retrieval)
-        t2 = time.perf_counter()
-        timings = {"retrieve": (t1 - t0) * 1e3, "compose": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3}
-        return answer, {k: round(v, 2) for k, v in timings.items()}
+        timings = {"retrieve": round((t1 - t0) * 1e3, 2)}
+        parts = (
+            state.composer.stream(retrieval, instructions)
+            if streaming
+            else [state.composer.compose(retrieval, instructions)]
+        )
+        for part in parts:
+            if isinstance(part, Answer):
+                t2 = time.perf_counter()
+                timings |= {"compose": round((t2 - t1) * 1e3, 2), "total": round((t2 - t0) * 1e3, 2)}
+            yield part, timings
+
+    def standalone(self, turns: list[Turn]) -> tuple[str, str]:
+        """The question a conversation's last user turn asks, standing on its own; and a warning, if any.
+
+        When the LLM endpoint fails to rewrite it, the turn is taken as written and the warning says so.
+        """
+        if not turns or turns[-1].role != "user":
+            raise InputError("a conversation must end with a user message")
+        for turn in turns:
+            self._check(turn.content, "message")
+        try:
+            question = standalone_question(
+                turns, self.chat_model, self.settings.history_turns, self.settings.max_question_chars
+            )
+        except LLMUnavailableError as exc:
+            self.llm_failures.warning("the LLM endpoint failed: %s; taking the follow-up as written", exc)
+            return turns[-1].content, f"the LLM endpoint failed ({exc}); the follow-up was answered as written"
+        return question, ""
+
+    def chat_stream(
+        self, turns: list[Turn], instructions: str = "", streaming: bool = True
+    ) -> Iterator[tuple[str | Answer, dict[str, float]]]:
+        """`ask_stream` for a conversation: its last user turn, made to stand on its own, answered in its language."""
+        question, warning = self.standalone(turns)
+        language = detect_language(turns[-1].content)
+        for part, timings in self.ask_stream(question, None, instructions, language, streaming):
+            if isinstance(part, Answer) and warning and not part.warning:
+                part = replace(part, warning=warning)
+            yield part, timings
+
+    def chat(self, turns: list[Turn], instructions: str = "") -> tuple[Answer, dict[str, float]]:
+        """The answer to a conversation's last user turn (see `chat_stream`)."""
+        *_, (answer, timings) = self.chat_stream(turns, instructions, streaming=False)
+        if not isinstance(answer, Answer):
+            raise TypeError("the composer ended without an answer")
+        return answer, timings

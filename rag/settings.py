@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -90,8 +90,29 @@ class Settings(BaseSettings):
     answerability_model: Path | None = None
     answer_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
 
-    # Evaluation: embedding similarity from which a paraphrased claim counts as backed by its citations.
+    # The answer's author: "extractive" (quotes the sources; offline, the default) or "llm" (an OpenAI-compatible
+    # endpoint writes the answer in the question's language from the numbered sources; every kept [n] is checked).
+    composer: Literal["extractive", "llm"] = "extractive"
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = Field(default=30.0, gt=0)
+    llm_max_tokens: int = Field(default=512, ge=16)
+    llm_temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    # How many candidate sentences the LLM is shown (best first), and how much of their neighbours with each.
+    llm_sources: int = Field(default=8, ge=1, le=30)
+    llm_context_chars: int = Field(default=200, ge=0)
+    llm_answer_sentences: int = Field(default=4, ge=1)
+    # An endpoint that fails is reported in the log at most once per this many seconds.
+    llm_warning_interval_s: float = Field(default=60.0, ge=0)
+    # Earlier turns of a conversation read when an LLM rewrites a follow-up into a standalone question.
+    history_turns: int = Field(default=6, ge=0)
+
+    # Evaluation: embedding similarity from which a paraphrased claim counts as backed by its citations; for a
+    # claim in another language than its citations, the threshold that lets through as few wrong spans on tune
+    # (eval/faithfulness_threshold.py).
     faithfulness_threshold: float = Field(default=0.88, ge=0.0, le=1.0)
+    faithfulness_cross_threshold: float = Field(default=0.865, ge=0.0, le=1.0)
 
     # Input limits: the question, and each corpus file (larger ones are refused with a message naming them).
     max_question_chars: int = Field(default=1000, ge=10)
@@ -119,6 +140,15 @@ class Settings(BaseSettings):
         if size is not None and v >= size:
             raise ValueError(f"chunk_overlap ({v}) must be smaller than chunk_tokens ({size})")
         return v
+
+    @model_validator(mode="after")
+    def _llm_needs_an_endpoint(self) -> Settings:
+        if self.composer == "llm" and not (self.llm_base_url and self.llm_model):
+            raise ValueError(
+                "RAG_COMPOSER=llm needs RAG_LLM_BASE_URL (e.g. http://127.0.0.1:8080/v1) and RAG_LLM_MODEL "
+                "(the model name the endpoint serves; llama.cpp's server accepts any)"
+            )
+        return self
 
     @property
     def model_cache(self) -> Path:

@@ -2,15 +2,35 @@ from __future__ import annotations
 
 import hashlib
 import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+import uvicorn
+from fastapi import FastAPI
 
 from rag import Pipeline, Settings
 
+from .scripted_llm import ScriptedLLM, scripted_llm
+
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
+SERVER_START_S = 60
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of a real LLM run only when asked for by marker (`make test-llm` runs `pytest -m llm`)."""
+    if "llm" in (config.option.markexpr or ""):
+        return
+    chosen = [i for i in items if i.get_closest_marker("llm") is None]
+    if len(chosen) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i.get_closest_marker("llm") is not None])
+        items[:] = chosen
 
 
 class FakeEmbedder:
@@ -69,3 +89,48 @@ def fake_pipe(settings: Settings) -> Pipeline:
 def pipe() -> Pipeline:
     """The product on its defaults: real bundled model, real seeds, index under index/."""
     return Pipeline.load()
+
+
+@pytest.fixture
+def llm() -> Iterator[ScriptedLLM]:
+    """A scripted OpenAI-compatible endpoint on a free local port."""
+    with scripted_llm() as server:
+        yield server
+
+
+@pytest.fixture
+def llm_settings(settings: Settings, llm: ScriptedLLM) -> Settings:
+    return settings.model_copy(
+        update={"composer": "llm", "llm_base_url": llm.base_url, "llm_model": "scripted", "llm_timeout_s": 1.0}
+    )
+
+
+@pytest.fixture
+def llm_pipe(llm_settings: Settings) -> Pipeline:
+    """The fake-embedder pipeline answering through the scripted endpoint."""
+    return Pipeline.load(llm_settings, embedder=FakeEmbedder())
+
+
+def free_port() -> int:
+    """A local port nothing listens on (a stopped endpoint)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """The app on uvicorn on a free local port, in a thread; its base URL."""
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + SERVER_START_S
+    while not srv.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.1)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)

@@ -74,7 +74,7 @@ def test_search_documents_and_health(client: TestClient) -> None:
     assert all(d["chunks"] > 0 and d["characters"] > 0 for d in docs)
     span = client.get(f"/v1/documents/{hits[0]['doc']}", params={"start": hits[0]["start"], "end": hits[0]["end"]})
     assert span.json()["text"] == hits[0]["text"]
-    assert client.get("/healthz").json() == {"ready": True}
+    assert client.get("/healthz").json() == {"ready": True, "status": "ready"}
     status = client.get("/v1/status").json()
     assert status["index_size"] > 0 and status["sentences"] > 0 and len(status["corpus_hash"]) == 64
 
@@ -182,14 +182,14 @@ def test_unpaired_surrogates_are_422_everywhere(client: TestClient) -> None:
 @pytest.mark.e2e
 def test_openai_sdk(client: TestClient) -> None:
     sdk = openai.OpenAI(base_url="http://testserver/v1", api_key="unused", http_client=client)
-    question = [
-        {"role": "system", "content": "be brief"},
-        {"role": "user", "content": "Which country first signed the UN Charter?"},
-    ]
+    assert [m.id for m in sdk.models.list()] == ["rag-bilingual"]
+    question = [{"role": "user", "content": [{"type": "text", "text": "Which country first signed the UN Charter?"}]}]
     resp = sdk.chat.completions.create(model="rag-bilingual", messages=question)  # type: ignore[arg-type]
     content = resp.choices[0].message.content or ""
     citations = (resp.model_extra or {})["citations"]
     assert "[1]" in content and citations[0]["n"] == 1
+    assert resp.usage is not None and resp.usage.prompt_tokens > 10 and resp.usage.completion_tokens > 5
+    assert resp.usage.total_tokens == resp.usage.prompt_tokens + resp.usage.completion_tokens
     pieces, final = [], None
     for chunk in sdk.chat.completions.create(model="rag-bilingual", messages=question, stream=True):  # type: ignore[arg-type]
         pieces.append(chunk.choices[0].delta.content or "")
@@ -197,6 +197,12 @@ def test_openai_sdk(client: TestClient) -> None:
             final = chunk
     assert "".join(pieces) == content
     assert final is not None and (final.model_extra or {})["citations"] == citations
+    # The extractive composer quotes; it cannot follow a system message, and says so instead of ignoring it.
+    with pytest.raises(openai.UnprocessableEntityError, match="cannot follow instructions"):
+        sdk.chat.completions.create(
+            model="rag-bilingual",
+            messages=[{"role": "system", "content": "be brief"}, *question],  # type: ignore[list-item]
+        )
 
 
 @pytest.mark.e2e

@@ -5,10 +5,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from .conftest import ROOT
+from .scripted_llm import Reply, ScriptedLLM, sources_of
 
 
 def rag(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -106,3 +108,63 @@ def test_index_add_documents_and_remove(tmp_path: Path) -> None:
     done = rag("remove", "bank.md", env=env)
     assert done.returncode == 2 and "no document named 'bank.md'" in done.stderr
     assert [d["name"] for d in json.loads(rag("documents", "--json", env=env).stdout)] == ["rail.txt"]
+
+
+@pytest.mark.e2e
+def test_ask_and_eval_through_an_llm_endpoint(tmp_path: Path, llm: ScriptedLLM) -> None:
+    """`rag ask` and `rag eval --composer llm` on the real model, the answers written by a scripted endpoint."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    quote = "The Silk Road Fund was set up in 2014 with 40 billion US dollars."
+    (corpus / "fund.txt").write_text(f"{quote}\n\nIt invests in infrastructure along the Belt and Road.\n", "utf-8")
+    rows = [
+        {
+            "id": "zh-cross-1",
+            "split": "test",
+            "lang": "zh",
+            "kind": "cross",
+            "question": "丝路基金是哪一年设立的？",
+            "answer": "丝路基金于2014年设立。",
+            "evidence": [{"doc": "fund.txt", "quote": quote}],
+            "must_include": ["2014年|2014"],
+        },
+        {
+            "id": "zh-un-1",
+            "split": "test",
+            "lang": "zh",
+            "kind": "unanswerable",
+            "question": "丝路基金的总部有多少名员工？",
+            "answer": "",
+            "evidence": [],
+            "must_include": [],
+        },
+    ]
+    dataset = tmp_path / "small.jsonl"
+    dataset.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", "utf-8")
+
+    def script(body: dict[str, Any]) -> Reply:
+        n = next(n for n, text in sources_of(body).items() if "2014" in text)
+        return Reply(f"丝路基金于2014年设立[{n}]，资金四百亿美元[{n}]。编造的[{n + 20}]。")
+
+    llm.reply = script
+    env = {
+        "RAG_CORPUS_DIR": str(corpus),
+        "RAG_INDEX_DIR": str(tmp_path / "index"),
+        "RAG_LLM_BASE_URL": llm.base_url,
+        "RAG_LLM_MODEL": "scripted",
+    }
+    done = rag("ask", "丝路基金是哪一年设立的？", "--composer", "llm", env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("丝路基金于2014年设立[1]，资金四百亿美元[1]。编造的。") and "llm" in done.stdout
+    assert "[1] fund.txt [0:" in done.stdout
+
+    out = tmp_path / "report.json"
+    done = rag(
+        "eval", "--dataset", str(dataset), "--corpus", str(corpus), "--composer", "llm", "--out", str(out), env=env
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text("utf-8"))
+    answered = next(q for q in report["questions"] if q["id"] == "zh-cross-1")
+    assert answered["composer"] == "llm" and answered["atoms_found"] == ["2014年|2014"]
+    assert answered["citations_exact"] == answered["citations_total"] == 1
+    assert report["splits"]["test"]["composed_by_llm"] > 0

@@ -1,17 +1,13 @@
 from __future__ import annotations
 
+import json
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from pydantic import SecretStr
 
 from rag import Pipeline
@@ -19,7 +15,10 @@ from rag.api import create_app
 from rag.data import Citation
 from ui.app import chat_message, corpus_examples, document_page, highlight
 
-from .conftest import ROOT
+from .conftest import ROOT, serving
+from .scripted_llm import Reply, ScriptedLLM
+
+EN_QUESTION = "When was the Silk Road Fund set up?"
 
 SCREENSHOT = ROOT / "reports" / "ui-screenshot.png"
 WAIT_S = 60
@@ -61,25 +60,6 @@ def test_example_questions_come_from_the_loaded_documents(fake_pipe: Pipeline) -
     assert "关于世界贸易组织，文档中说了什么？" in examples
     given = fake_pipe.derived(settings=fake_pipe.settings.model_copy(update={"examples": ["Who?"]}))
     assert corpus_examples(given) == ["Who?"]
-
-
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT_S
-    while not srv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.1)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
 
 
 @contextmanager
@@ -187,11 +167,26 @@ def test_an_internal_fault_stays_in_the_log(fake_pipe: Pipeline, monkeypatch: py
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret detail from /srv/internal/path")
 
-    monkeypatch.setattr(fake_pipe, "ask", broken)
+    monkeypatch.setattr(fake_pipe, "chat_stream", broken)
     monkeypatch.setattr(fake_pipe, "search", broken)
     with TestClient(create_app(fake_pipe)) as client:
-        for route, data in (("respond", ["Why?", []]), ("search", ["road"])):
+        for route, data in (("respond", ["Why?", [], []]), ("search", ["road"])):
             event = client.post(f"/gradio_api/call/{route}", json={"data": data}).json()["event_id"]
             stream = client.get(f"/gradio_api/call/{route}/{event}").text
             assert "Something went wrong on the server" in stream, stream
             assert "secret detail" not in stream and "/srv/internal" not in stream
+
+
+def test_the_chat_streams_an_llm_answer_and_says_what_it_cannot_back(llm_pipe: Pipeline, llm: ScriptedLLM) -> None:
+    from fastapi.testclient import TestClient
+
+    llm.replies(Reply(pieces=["The fund ", "was set up ", "in 2014 [1]. ", "It is large."]))
+    with TestClient(create_app(llm_pipe)) as client:
+        event = client.post("/gradio_api/call/respond", json={"data": [EN_QUESTION, [], []]}).json()["event_id"]
+        stream = client.get(f"/gradio_api/call/respond/{event}").text
+    messages = [
+        json.loads(line[6:])[0][-1]["content"][0]["text"] for line in stream.splitlines() if line.startswith("data: [")
+    ]
+    assert messages[0] == "The fund" and messages[1] == "The fund was set up"
+    assert messages[-1].startswith("The fund was set up in 2014 [1]. It is large.")
+    assert "1 of this answer's 2 sentences cite no source" in messages[-1] and "[en.txt](/view/en.txt?" in messages[-1]

@@ -1,6 +1,7 @@
 """Gradio UI: chat in English or Chinese with each answer's sources, search, and the documents of the collection.
 
-Labels follow the language of the question. Abstentions show the nearest passages as "related", never as
+Labels follow the language of the question. Answers stream in as they are written; with an LLM configured the
+earlier turns let a follow-up stand on its own. Abstentions show the nearest passages as "related", never as
 sources. Each answer in the chat keeps its sources, named by document and page, linked to the document text at
 the cited place (`document_page`). The documents tab uploads, lists and deletes. Errors are shown in words.
 """
@@ -11,6 +12,7 @@ import html
 import logging
 import re
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -18,6 +20,7 @@ from urllib.parse import quote
 import gradio as gr
 
 from rag.answer.question import NAME_RUN
+from rag.conversation import Turn
 from rag.data import Answer, Document, Hit
 from rag.errors import RagError
 from rag.ingest import SUPPORTED
@@ -41,12 +44,14 @@ LABELS = {
         "related": "Related passages (not sources: the documents do not answer this)",
         "none": "No passages.",
         "confidence": "Confidence that the sources answer the question",
+        "unsupported": "{n} of this answer's {total} sentences cite no source: they are not backed by the documents.",
     },
     "zh": {
         "sources": "来源",
         "related": "相关段落（并非依据：文档没有回答这个问题）",
         "none": "没有段落。",
         "confidence": "来源回答了这个问题的置信度",
+        "unsupported": "这个回答的 {total} 句中有 {n} 句没有标注来源，文档不能证实它们。",
     },
 }
 
@@ -114,8 +119,17 @@ def sources_html(pipe: Pipeline, answer: Answer) -> str:
 
 
 def chat_message(answer: Answer) -> str:
-    """An answer as the chat shows it, with its sources under it, so that earlier answers keep theirs."""
+    """An answer as the chat shows it, with its sources under it, so that earlier answers keep theirs.
+
+    A warning (the LLM endpoint failed) and sentences that cite nothing are said in words.
+    """
     text = f"{answer.text}\n\n{answer.reason}" if answer.reason else answer.text
+    unsupported = [s for s in answer.sentences if not s.supported]
+    if unsupported and not answer.abstained:
+        note = LABELS[answer.language]["unsupported"].format(n=len(unsupported), total=len(answer.sentences))
+        text += f"\n\n⚠ {note}"
+    if answer.warning:
+        text += f"\n\n⚠ {answer.warning}"
     items = _items(answer)
     if not items:
         return text
@@ -175,16 +189,26 @@ def documents_table(pipe: Pipeline) -> list[list[Any]]:
 def build_ui(pipe: Pipeline) -> gr.Blocks:
     """The chat, search and documents UI over a loaded pipeline."""
 
-    def respond(message: str, history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str, str]:
+    def respond(
+        message: str, history: list[dict[str, Any]], turns: list[Turn]
+    ) -> Iterator[tuple[list[dict[str, Any]], str, str, list[Turn]]]:
+        """Stream the answer into the chat; the conversation so far (`turns`) lets a follow-up stand alone."""
         history = [*history, {"role": "user", "content": message}]
+        asked = [*turns, Turn("user", message)]
         try:
-            answer = pipe.ask(message)
+            text = ""
+            for part, _ in pipe.chat_stream(asked):
+                if isinstance(part, str):
+                    text += part
+                    yield [*history, {"role": "assistant", "content": text}], "", "", turns
+                    continue
+                done = [*history, {"role": "assistant", "content": chat_message(part)}]
+                yield done, sources_html(pipe, part), "", [*asked, Turn("assistant", part.text)]
         except RagError as exc:
-            return [*history, {"role": "assistant", "content": f"⚠ {exc}"}], "", ""
+            yield [*history, {"role": "assistant", "content": f"⚠ {exc}"}], "", "", turns
         except Exception:
             log.exception("the chat failed on %r", message[:200])
-            return [*history, {"role": "assistant", "content": INTERNAL}], "", ""
-        return [*history, {"role": "assistant", "content": chat_message(answer)}], sources_html(pipe, answer), ""
+            yield [*history, {"role": "assistant", "content": INTERNAL}], "", "", turns
 
     def search(query: str) -> str:
         try:
@@ -244,8 +268,9 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
                         gr.Examples(examples, inputs=box)
                 with gr.Column(scale=2):
                     panel = gr.HTML(label="Sources · 来源", elem_id="sources")
-            ask.click(respond, [box, chatbot], [chatbot, panel, box])
-            box.submit(respond, [box, chatbot], [chatbot, panel, box])
+            turns = gr.State([])
+            ask.click(respond, [box, chatbot, turns], [chatbot, panel, box, turns])
+            box.submit(respond, [box, chatbot, turns], [chatbot, panel, box, turns])
         with gr.Tab("Search · 检索"):
             query = gr.Textbox(label="Query · 查询", elem_id="query")
             results = gr.HTML(elem_id="results")

@@ -6,9 +6,13 @@ passage reads as it does in its source. The offline default: no model writes any
 
 from __future__ import annotations
 
-from rag.answer.assess import Assessor
+import re
+from collections.abc import Iterator
+
+from rag.answer.assess import Assessment, Assessor
 from rag.answer.select import score
-from rag.data import Answer, Citation, Document
+from rag.data import Answer, AnswerSentence, Citation, Document
+from rag.errors import InputError
 from rag.retrieval import Retrieval
 
 ABSTAIN = {
@@ -19,6 +23,13 @@ CROSS_NOTE = {
     "en": "The sources for this answer are in Chinese; they are quoted as written.",
     "zh": "以下依据来自英文文献，按原文引用。",
 }
+# A stream of a finished text: pieces that end after whitespace or Chinese punctuation.
+DELTA = re.compile(r".+?(?:\s+|[。，；！？、]|$)", re.S)
+
+
+def pieces(text: str) -> list[str]:
+    """A finished text in the pieces a stream sends it in."""
+    return DELTA.findall(text)
 
 
 class ExtractiveComposer:
@@ -30,22 +41,63 @@ class ExtractiveComposer:
         self.assessor = assessor
         self.documents = documents
 
-    def compose(self, retrieval: Retrieval) -> Answer:
-        """An answer for the retrieval's question, or an abstention saying what was missing."""
-        a = self.assessor.assess(retrieval)
+    def compose(self, retrieval: Retrieval, instructions: str = "") -> Answer:
+        """An answer for the retrieval's question, or an abstention saying what was missing.
+
+        It quotes and cannot follow instructions: InputError when there are any.
+        """
+        if instructions.strip():
+            raise InputError(
+                "the extractive composer quotes the documents and cannot follow instructions (a system message); "
+                "configure an LLM (RAG_COMPOSER=llm) or leave the system message out"
+            )
+        return self.render(self.assessor.assess(retrieval), retrieval)
+
+    def stream(self, retrieval: Retrieval, instructions: str = "") -> Iterator[str | Answer]:
+        """The answer's text in pieces, then the answer."""
+        answer = self.compose(retrieval, instructions)
+        yield from pieces(answer.text)
+        yield answer
+
+    def render(self, a: Assessment, retrieval: Retrieval, warning: str = "") -> Answer:
+        """The answer an assessment gives: the selected sentences quoted, or the abstention with its reason."""
         lang = retrieval.language
         confidence, reason = a.decision.confidence, a.decision.reason
         if not a.decision.answer:
-            return Answer(retrieval.query, ABSTAIN[lang], True, lang, [], retrieval.hits, confidence, reason, self.name)
+            return Answer(
+                retrieval.query,
+                ABSTAIN[lang],
+                True,
+                lang,
+                [],
+                retrieval.hits,
+                confidence,
+                reason,
+                self.name,
+                warning=warning,
+            )
         doc_order = list(dict.fromkeys(p.sentence.doc for p in a.picked))
         ordered = sorted(a.picked, key=lambda p: (doc_order.index(p.sentence.doc), p.sentence.start))
         parts = [CROSS_NOTE[lang]] if all(p.sentence.language != lang for p in ordered) else []
-        citations = []
+        citations, sentences = [], []
         for n, p in enumerate(ordered, start=1):
             s = p.sentence
             source = self.documents[s.doc].text[s.start : s.end]
             weight = round(score(a.question, p, self.assessor.weights), 4)
             citations.append(Citation(n, s.doc, s.start, s.end, source, weight, s.page))
-            parts.append(f"{s.text} [{n}]")
+            sentences.append(AnswerSentence(f"{s.text} [{n}]", (n,)))
+            parts.append(sentences[-1].text)
         text = ("" if lang == "zh" else " ").join(parts)
-        return Answer(retrieval.query, text, False, lang, citations, retrieval.hits, confidence, "", self.name)
+        return Answer(
+            retrieval.query,
+            text,
+            False,
+            lang,
+            citations,
+            retrieval.hits,
+            confidence,
+            "",
+            self.name,
+            warning=warning,
+            sentences=sentences,
+        )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rag.errors import InputError
 from rag.settings import PROJECT_ROOT
+from rag.text import CJK, LATIN_WORD
 
 LANGS = ("en", "zh")
 KINDS = ("same", "cross", "unanswerable", "multi")
@@ -57,10 +58,24 @@ def alternatives(atom: str) -> list[str]:
     return [a.strip() for a in atom.split("|") if a.strip()]
 
 
-def has_fact(atom: str, text: str) -> bool:
-    """Whether `text` states the key fact in one of its forms (case-insensitive)."""
+def in_language(form: str, language: str) -> bool:
+    """Whether a form of a key fact is written in `language` (numbers and symbols are in both)."""
+    if CJK.search(form):
+        return language == "zh"
+    return language == "en" or not LATIN_WORD.search(form)
+
+
+def has_fact(atom: str, text: str, language: str | None = None) -> bool:
+    """Whether `text` states the key fact in one of its forms (case-insensitive).
+
+    With `language`, only the forms written in that language count (when the fact has one): an answer written
+    for the asker must state the fact in the asker's language, not quote it in the source's.
+    """
+    forms = alternatives(atom)
+    if language is not None:
+        forms = [a for a in forms if in_language(a, language)] or forms
     low = text.lower()
-    return any(a.lower() in low for a in alternatives(atom))
+    return any(a.lower() in low for a in forms)
 
 
 def _parse(line: str, lineno: int, path: Path) -> Example:

@@ -50,6 +50,8 @@ class QuestionResult:
     corpus: str = ""
     confidence: float = 0.0
     reason: str = ""
+    composer: str = "extractive"
+    warning: str = ""
     evidence_found_at: list[int | None] = field(default_factory=list)
     evidence_cited: list[bool] = field(default_factory=list)
     citations_exact: int = 0
@@ -147,6 +149,7 @@ def score_question(
     res = QuestionResult(ex.id, ex.lang, ex.kind, ex.question, answer.text, answer.abstained, latency_ms)
     res.split, res.corpus = ex.split, _corpus_name(ex.corpus)
     res.confidence, res.reason = answer.confidence, answer.reason
+    res.composer, res.warning = answer.composer, answer.warning
     res.retrieved = [_span(h.doc, h.start, h.end, h.text) for h in answer.passages]
     res.cited = [_span(c.doc, c.start, c.end, c.text) | {"n": c.n} for c in answer.citations]
     res.expected = [_span(e.doc, e.start, e.end, e.quote) for e in ex.evidence]
@@ -161,14 +164,17 @@ def score_question(
         citations=[replace(c, text=text or "") for text, c in zip(on_disk, answer.citations, strict=True)],
     )
     encode = pipe.embedder.encode_queries
-    res.citations_supporting, res.citations_attached = citation_precision(checked, encode, s.faithfulness_threshold)
-    claims = check_answer(checked, encode, s.faithfulness_threshold)
+    thresholds = (s.faithfulness_threshold, s.faithfulness_cross_threshold)
+    res.citations_supporting, res.citations_attached = citation_precision(checked, encode, *thresholds)
+    claims = check_answer(checked, encode, *thresholds)
     res.claims_total = len(claims)
     res.claims_supported = sum(c.supported for c in claims)
     res.unsupported_claims = [f"{c.text} ({c.reason})" for c in claims if not c.supported]
     if ex.answerable:
-        res.atoms_found = [a for a in ex.must_include if has_fact(a, answer.text)]
-        res.atoms_missing = [a for a in ex.must_include if not has_fact(a, answer.text)]
+        # A written answer is in the asker's language and must state the facts in it; quotes state them as written.
+        language = ex.lang if answer.composer == "llm" else None
+        res.atoms_found = [a for a in ex.must_include if has_fact(a, answer.text, language)]
+        res.atoms_missing = [a for a in ex.must_include if not has_fact(a, answer.text, language)]
         if not answer.abstained:
             vecs = encode([answer.text, ex.answer])
             res.similarity = float(vecs[0] @ vecs[1])
@@ -223,6 +229,8 @@ def aggregate(results: list[QuestionResult]) -> dict[str, float]:
     m["faithfulness"] = _ratio(sum(r.claims_supported for r in results), sum(r.claims_total for r in results))
     m["abstention"] = _ratio(sum(r.abstained for r in unanswerable), len(unanswerable))
     m["false_abstention"] = _ratio(sum(r.abstained for r in answerable), len(answerable))
+    # With an LLM configured, the answers it wrote (the rest fell back to quotes, or abstained before a call).
+    m["composed_by_llm"] = _ratio(sum(r.composer == "llm" for r in results), len(results))
     m["answerability_auroc"] = auroc([r.confidence for r in results], [r.answerable for r in results])
     lat = sorted(r.latency_ms for r in results)
     if lat:

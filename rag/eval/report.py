@@ -24,6 +24,7 @@ SUMMARY = (
     "abstention",
     "false_abstention",
     "answerability_auroc",
+    "composed_by_llm",
     "latency_p50_ms",
     "latency_p95_ms",
 )

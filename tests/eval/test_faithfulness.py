@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 
 from rag import Answer, Citation, Pipeline
@@ -44,3 +47,27 @@ def test_citation_that_does_not_support_its_sentence(pipe: Pipeline) -> None:
     paraphrase = _answer("More than 600 thousand overseas students were in China in 2017. [1]", SPAN)
     claims = check_answer(paraphrase, pipe.embedder.encode_queries, pipe.settings.faithfulness_threshold)
     assert claims[0].supported, claims[0].reason
+
+
+def test_a_claim_in_another_language_is_held_to_the_cross_lingual_threshold() -> None:
+    def encode(texts: list[str]) -> np.ndarray:  # any two texts score 0.87
+        return np.array([[1.0, 0.0], [0.87, math.sqrt(1 - 0.87**2)]])[: len(texts)]
+
+    zh = _answer("在华留学生人数首次超过了这一规模。 [1]", SPAN)
+    en = _answer("Overseas students in China passed that figure for the first time. [1]", SPAN)
+    assert check_answer(zh, encode, 0.88, 0.865)[0].supported
+    assert not check_answer(en, encode, 0.88, 0.865)[0].supported
+    assert not check_answer(zh, encode, 0.88)[0].supported
+
+
+@pytest.mark.e2e
+def test_a_faithful_translation_is_supported_and_a_wrong_span_is_not(pipe: Pipeline) -> None:
+    """A Chinese claim citing an English span: held to the cross-lingual threshold, which still rejects a wrong span."""
+    s = pipe.settings
+    encode = pipe.embedder.encode_queries
+    translated = _answer("2017年，在华留学生人数首次超过60万。 [1]", SPAN)
+    claims = check_answer(translated, encode, s.faithfulness_threshold, s.faithfulness_cross_threshold)
+    assert claims[0].supported, claims[0].reason
+    wrong = _answer("2017年，丝路基金签约了17个项目。 [1]", SPAN)
+    claims = check_answer(wrong, encode, s.faithfulness_threshold, s.faithfulness_cross_threshold)
+    assert not claims[0].supported

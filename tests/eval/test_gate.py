@@ -3,12 +3,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from rag import Pipeline
+from rag.answer import Composer
 from rag.data import Answer
 from rag.errors import InputError
 from rag.eval.dataset import Evidence, Example
@@ -49,30 +51,39 @@ def test_lower_is_better_metrics_fail_upwards() -> None:
     assert "test/false_abstention" in gate.failures
 
 
-class ShiftedCitations:
-    """A faulty composer: right answer text, citations whose offsets are off by a few characters."""
+class Faulty:
+    """A composer that spoils what the one it wraps answers."""
 
     name = "faulty"
 
-    def __init__(self, inner: object) -> None:
+    def __init__(self, inner: Composer) -> None:
         self.inner = inner
 
-    def compose(self, retrieval: Retrieval) -> Answer:
-        answer: Answer = self.inner.compose(retrieval)  # type: ignore[attr-defined]
+    def spoil(self, answer: Answer) -> Answer:
+        raise NotImplementedError
+
+    def compose(self, retrieval: Retrieval, instructions: str = "") -> Answer:
+        return self.spoil(self.inner.compose(retrieval, instructions))
+
+    def stream(self, retrieval: Retrieval, instructions: str = "") -> Iterator[str | Answer]:
+        yield self.compose(retrieval, instructions)
+
+
+class ShiftedCitations(Faulty):
+    """Right answer text, citations whose offsets are off by a few characters."""
+
+    def spoil(self, answer: Answer) -> Answer:
         return replace(answer, citations=[replace(c, start=c.start + 4, end=c.end + 4) for c in answer.citations])
 
 
-class WrongSource:
-    """A faulty composer: each claim points at the exact span of another, unrelated sentence."""
+class WrongSource(Faulty):
+    """Each claim points at the exact span of another, unrelated sentence."""
 
-    name = "faulty"
-
-    def __init__(self, inner: object, decoy: tuple[str, int, int, str]) -> None:
-        self.inner = inner
+    def __init__(self, inner: Composer, decoy: tuple[str, int, int, str]) -> None:
+        super().__init__(inner)
         self.decoy = decoy
 
-    def compose(self, retrieval: Retrieval) -> Answer:
-        answer: Answer = self.inner.compose(retrieval)  # type: ignore[attr-defined]
+    def spoil(self, answer: Answer) -> Answer:
         doc, start, end, text = self.decoy
         return replace(
             answer, citations=[replace(c, doc=doc, start=start, end=end, text=text) for c in answer.citations]
