@@ -40,6 +40,7 @@ from rag.api_models import (
     span,
 )
 from rag.auth import TokenGate
+from rag.browser_guard import BrowserGuard, allowed_hosts
 from rag.data import Answer
 from rag.errors import (
     IndexStaleError,
@@ -256,9 +257,14 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
                 raise NotFoundError(f"no document named {name!r} in the collection")
             return HTMLResponse(document_page(doc, start, end))
 
-        app = gr.mount_gradio_app(app, build_ui(pipe), path="/", max_file_size=settings.max_upload_bytes)
-    # The last added runs first: the token gate, then the body limit, then admission, so that neither a request
-    # without the token nor a slow upload holds one of the slots.
+        demo = build_ui(pipe)
+        app = gr.mount_gradio_app(app, demo, path="/", max_file_size=settings.max_upload_bytes)
+        # Gradio checks that a file handed to an event was uploaded by a user only once its app counts as
+        # launched, which mounting alone does not set: without this, a call to the UI's `add` could name any file
+        # on the server (/etc/…, the index) and have it read. `ui.app` checks the paths it is given as well.
+        demo.has_launched = True
+    # The last added runs first: the host and origin checks, the token gate, then the body limit, then admission,
+    # so that neither a request without the token nor a slow upload holds one of the slots.
     app.add_middleware(
         Admission,
         max_in_flight=settings.max_in_flight,
@@ -268,7 +274,9 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
     # Uploads stream past the body limit; each route counts the bytes against RAG_MAX_UPLOAD_BYTES itself.
     streamed = frozenset({("POST", DOCUMENTS), ("POST", GRADIO_UPLOAD)})
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, streamed=streamed)
-    app.add_middleware(TokenGate, token=settings.api_token.get_secret_value() if settings.api_token else None)
+    token = settings.api_token.get_secret_value() if settings.api_token is not None else None
+    app.add_middleware(TokenGate, token=token, session_max_age_s=settings.session_max_age_s)
+    app.add_middleware(BrowserGuard, hosts=allowed_hosts(settings.host, settings.allowed_hosts))
     return app
 
 

@@ -245,8 +245,15 @@ def serve(
     import uvicorn
 
     from rag.api import create_app
+    from rag.browser_guard import is_loopback
+    from rag.errors import InputError
 
     settings = _settings(corpus, host=host, port=port)
+    if settings.api_token is None and not is_loopback(settings.host):
+        raise InputError(
+            f"refusing to serve on {settings.host} without RAG_API_TOKEN: anyone who can reach it could read and "
+            "change the documents. Set RAG_API_TOKEN, or serve on 127.0.0.1 behind a proxy that authenticates"
+        )
     pipe = _pipeline(settings, sync=True)
     typer.echo(f"serving on http://{settings.host}:{settings.port}/ (API docs at /docs)")
     uvicorn.run(create_app(pipe), host=settings.host, port=settings.port, log_level="warning")

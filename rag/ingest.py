@@ -31,6 +31,7 @@ from docx.table import Table
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from pypdf import PasswordType, PdfReader
+from pypdf.errors import LimitReachedError
 
 from rag.errors import UnreadableDocumentError, UnsupportedFormatError
 from rag.text import CJK_RANGES
@@ -49,6 +50,8 @@ SUPPORTED: dict[str, str] = {
 PAGE_SEPARATOR = "\n\n"
 BLOCK_SEPARATOR = "\n\n"
 CELL_SEPARATOR = " | "
+# Pages of a PDF: a book is a few thousand; an empty page costs parsing time all the same.
+MAX_PDF_PAGES = 5000
 # A Word file's parts, unpacked; far above any real document's text and styles, far below a zip bomb's.
 MAX_UNZIPPED_BYTES = 512 * 2**20
 NEWLINES = re.compile(r"\r\n?")
@@ -221,19 +224,29 @@ def _read_pdf(data: bytes, name: str) -> Extracted:
 
 
 def _pdf_page_texts(data: bytes, name: str) -> list[str]:
-    """Each page's text: pypdf's, or pdfium's when pypdf fails or finds no text anywhere (see the module doc)."""
+    """Each page's text: pypdf's, or pdfium's when pypdf fails or finds no text anywhere (see the module doc).
+
+    A file that pypdf stops at its decompression limits is refused, not retried: pdfium has no such limit, and a
+    small file that inflates to gigabytes (a decompression bomb) would take the server's memory.
+    """
     try:
         texts = _pypdf_pages(data, name)
     except UnreadableDocumentError:
         raise
+    except LimitReachedError as exc:
+        raise UnreadableDocumentError(
+            f"{name} decompresses to more than a document holds ({exc}); it looks like a decompression bomb"
+        ) from exc
     except Exception as first:  # pypdf raises many types on damaged files, not only PdfReadError
         try:
-            return _pdfium_pages(data)
+            return _pdfium_pages(data, name)
+        except UnreadableDocumentError:
+            raise
         except Exception as exc:
             raise _pdfium_error(name, exc, first) from exc
     if not any(text.strip() for text in texts):
         with contextlib.suppress(Exception):
-            return _pdfium_pages(data)
+            return _pdfium_pages(data, name)
     return texts
 
 
@@ -242,13 +255,20 @@ def _pypdf_pages(data: bytes, name: str) -> list[str]:
     reader = PdfReader(io.BytesIO(data))
     if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
         raise _encrypted(name)
+    _check_pages(len(reader.pages), name)
     return [page.extract_text() for page in reader.pages]
 
 
-def _pdfium_pages(data: bytes) -> list[str]:
+def _check_pages(count: int, name: str) -> None:
+    if count > MAX_PDF_PAGES:
+        raise UnreadableDocumentError(f"{name} has {count} pages; the limit is {MAX_PDF_PAGES}: split it first")
+
+
+def _pdfium_pages(data: bytes, name: str) -> list[str]:
     """Each page's text by pdfium (which opens files with an empty user password by itself)."""
     document = pdfium.PdfDocument(data)
     try:
+        _check_pages(len(document), name)
         texts: list[str] = []
         for index in range(len(document)):
             page = document[index]

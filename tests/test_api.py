@@ -150,7 +150,7 @@ def test_every_route_needs_the_token(guarded: FastAPI) -> None:
             assert r.status_code == 401, (method, path, r.status_code)
             assert "corpus" not in r.text
         assert c.post("/gradio_api/call/search", json={"data": ["road"]}).status_code == 401
-        assert c.get("/healthz").json() == {"ready": True}
+        assert c.get("/healthz").json() == {"ready": True, "status": "ready"}
         ok = {"Authorization": f"Bearer {TOKEN.get_secret_value()}"}
         assert c.get("/v1/documents", headers=ok).status_code == 200
         assert c.post("/gradio_api/call/search", json={"data": ["road"]}, headers=ok).status_code == 200
@@ -165,9 +165,11 @@ def test_browser_logs_in_once(guarded: FastAPI) -> None:
         assert c.post("/login", data={"token": "wrong"}).status_code == 401
         login = c.post("/login", data={"token": TOKEN.get_secret_value()})
         assert login.status_code == 303 and TOKEN.get_secret_value() not in login.headers["set-cookie"]
-        assert "HttpOnly" in login.headers["set-cookie"]
+        assert "HttpOnly" in login.headers["set-cookie"] and "Max-Age=43200" in login.headers["set-cookie"]
         assert c.get("/", headers={"Accept": "text/html"}).status_code == 200
         assert c.get("/v1/documents").status_code == 200
+        assert c.get("/logout").status_code == 303
+        assert c.get("/v1/documents").status_code == 401
 
 
 @pytest.mark.e2e

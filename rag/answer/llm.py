@@ -105,7 +105,9 @@ class LLMComposer:
             if not rewriter.text.strip():
                 raise LLMUnavailableError("the answer was empty")
         except LLMUnavailableError as exc:
-            self.failures.warning("the LLM endpoint failed: %s; answering with quotes from the sources", exc)
+            self.failures.warning(
+                "the LLM endpoint failed: %s %s; answering with quotes from the sources", exc, exc.detail
+            )
             yield self.extractive.render(a, retrieval, FAILED.format(why=exc))
             return
         yield self._answer(a, retrieval, sources, rewriter)

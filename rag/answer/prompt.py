@@ -59,7 +59,8 @@ class Source:
     after: str
 
 
-def _safe(text: str) -> str:
+def defuse(text: str) -> str:
+    """Untrusted text on one line, with nothing in it that could pass for a delimiter of the prompt."""
     return DELIMITER_LOOKALIKE.sub(lambda m: "«" if m.group(0)[0] == "<" else "»", display(text))
 
 
@@ -90,13 +91,13 @@ def render_sources(sources: list[Source]) -> str:
     blocks = []
     for src in sources:
         s = src.candidate.sentence
-        where = f"document: {_safe(s.doc)}" + (f", page {s.page}" if s.page else "")
+        where = f"document: {defuse(s.doc)}" + (f", page {s.page}" if s.page else "")
         lines = [f"[{src.n}] {where}"]
         if src.before.strip():
-            lines.append(f"context before: …{_safe(src.before)}")
-        lines.append(f"sentence [{src.n}]: {_safe(s.text)}")
+            lines.append(f"context before: …{defuse(src.before)}")
+        lines.append(f"sentence [{src.n}]: {defuse(s.text)}")
         if src.after.strip():
-            lines.append(f"context after: {_safe(src.after)}…")
+            lines.append(f"context after: {defuse(src.after)}…")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
@@ -115,6 +116,6 @@ def messages(
     if instructions.strip():
         system += OPERATOR.format(instructions=instructions.strip())
     user = USER.format(
-        open=OPEN_SOURCES, close=CLOSE_SOURCES, sources=render_sources(sources), question=_safe(question)
+        open=OPEN_SOURCES, close=CLOSE_SOURCES, sources=render_sources(sources), question=defuse(question)
     )
     return [("system", system), ("user", user)]

@@ -55,9 +55,10 @@ def select(question: Question, candidates: list[Candidate], w: SelectionWeights)
     for cand in ranked[1:]:
         if len(picked) >= w.max_sentences:
             break
-        if chars + len(cand.text) > w.max_chars:
-            continue
         texts = [p.text for p in picked]
+        # The same words twice (a table row repeated, a sentence quoted in two documents) say nothing new.
+        if chars + len(cand.text) > w.max_chars or cand.text in texts:
+            continue
         gain = question.coverage([*texts, cand.text]) - question.coverage(texts)
         if gain > 0 or score(question, cand, w) >= best - w.keep_margin:
             picked.append(cand)

@@ -40,3 +40,10 @@ def test_budget_and_count_are_kept() -> None:
     tight = SelectionWeights(1.0, 0.01, 0.05, 3, 40)
     assert len(select(QUESTION, many, tight)) == 1
     assert select(QUESTION, [], WEIGHTS) == []
+
+
+def test_the_same_sentence_is_not_quoted_twice() -> None:
+    row = "fail2ban | bans IPs that cause many authentication errors"
+    first, again = cand(1, row, semantic=0.6, lexical=0.5), cand(2, row, semantic=0.6, lexical=0.5, rank=1)
+    other = cand(3, "The fund and the bank are old.", semantic=0.58, lexical=0.5)
+    assert select(QUESTION, [first, again, other], WEIGHTS) == [first, other]
