@@ -9,18 +9,21 @@ token (the UI included). Nothing returns a stack trace or a file path.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import itertools
 import json
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -55,6 +58,8 @@ from rag.ingest import SUPPORTED
 from rag.limits import Admission, BodyLimit
 from rag.openai_api import openai_router
 from rag.pipeline import Pipeline
+from rag.service import RETRY_AFTER_S, Service, ServiceUnavailableError
+from ui.render import VIEW_PATH, document_page
 
 log = logging.getLogger(__name__)
 DOCUMENTS = "/v1/documents"
@@ -63,6 +68,7 @@ GRADIO_UPLOAD = "/gradio_api/upload"
 MULTIPART_SLACK = 64 * 1024
 # HTTP status per error class (the most specific class wins); other RagErrors are 422.
 ERROR_STATUS: dict[type[RagError], int] = {
+    ServiceUnavailableError: 503,
     NotFoundError: 404,
     IndexStaleError: 409,
     TooLargeError: 413,
@@ -131,10 +137,17 @@ def _sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
-    """The service over an already loaded pipeline (loading happens once, before serving)."""
-    settings = pipe.settings
-    app = FastAPI(title="rag-bilingual", version="0.1.0", description=__doc__)
+def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
+    """The service over a pipeline: loaded already, or loading in the background (a `Service`, `rag serve`).
+
+    While it loads, `/healthz` says so (503) and so do the routes that need it; the UI is mounted once it is
+    ready (`mount_ui`).
+    """
+    service = source if isinstance(source, Service) else Service(source.settings, source)
+    settings = service.settings
+    late_ui = LateUI()
+    app = FastAPI(title="rag-bilingual", version="0.1.0", description=__doc__, lifespan=late_ui.lifespan)
+    app.state.late_ui = late_ui
 
     v1 = APIRouter(prefix="/v1")
 
@@ -146,7 +159,7 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
         whole answer and its checked citations. Should the LLM endpoint fail midway, a `reset` event says to drop
         the text so far, and the deltas of the answer that replaces it follow.
         """
-        parts = pipe.ask_stream(req.question, req.top_k, streaming=req.stream)
+        parts = service().ask_stream(req.question, req.top_k, streaming=req.stream)
         # The first part comes after retrieval: input errors surface here, as a status, before any byte is sent.
         first = next(parts)
         if not req.stream:
@@ -174,12 +187,12 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
     @v1.post("/search", response_model=SearchResponse)
     def search(req: SearchRequest) -> Any:
         """The passages that best match a query, in either language."""
-        return {"hits": [span(h) for h in pipe.search(req.query, req.top_k)]}
+        return {"hits": [span(h) for h in service().search(req.query, req.top_k)]}
 
     @v1.get("/documents", response_model=list[DocumentOut])
     def documents() -> Any:
         """The documents of the collection, by name."""
-        return [asdict(i) for i in pipe.document_infos()]
+        return [asdict(i) for i in service().document_infos()]
 
     supported = ", ".join(sorted(SUPPORTED))
 
@@ -201,18 +214,18 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
         It is searchable when this returns. Identical bytes under the same name are a no-op (200).
         """
         name, data = await read_upload(request, settings.max_upload_bytes)
-        info, changed = await run_in_threadpool(pipe.add_document, data, name)
+        info, changed = await run_in_threadpool(service().add_document, data, name)
         return JSONResponse(asdict(info), status_code=201 if changed else 200)
 
     @v1.delete("/documents/{name}", response_model=Removed, responses={404: {"description": "No such document"}})
     def delete(name: str) -> Any:
         """Delete a document; no answer or search cites it afterwards."""
-        return {"removed": pipe.remove_documents([name]).removed}
+        return {"removed": service().remove_documents([name]).removed}
 
     @v1.get("/documents/{name}", response_model=DocumentSpan, responses={404: {"description": "No such document"}})
     def document(name: str, start: int = Query(0, ge=0), end: int | None = Query(None, ge=0)) -> Any:
         """The extracted text of one document, or of a span of it (what citations point into)."""
-        doc = pipe.documents.get(name)
+        doc = service().documents.get(name)
         if doc is None:
             raise NotFoundError(f"no document named {name!r} in the collection")
         stop = len(doc.text) if end is None else end
@@ -223,6 +236,7 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
     @v1.get("/status", response_model=Status)
     def status() -> Any:
         """Index size, sentence and document counts, generation, embedder and corpus fingerprint."""
+        pipe = service()
         snap = pipe.stored
         contents = sorted((i.name, i.sha256) for i in snap.infos.values())
         return {
@@ -235,34 +249,33 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
         }
 
     app.include_router(v1)
-    app.include_router(openai_router(pipe))
+    app.include_router(openai_router(service))
 
-    @app.get("/healthz", response_model=Health)
+    @app.get("/healthz", response_model=Health, responses={503: {"model": Health}})
     def healthz() -> Any:
-        """Readiness."""
-        return {"ready": True, "status": "ready"}
+        """Readiness: 200 once the service answers questions, 503 while it loads (or if loading failed)."""
+        state = service.status
+        return JSONResponse({"ready": state == "ready", "status": state}, status_code=200 if state == "ready" else 503)
 
     _handlers(app)
-    if with_ui:
-        import gradio as gr
-        from fastapi.responses import HTMLResponse
 
-        from ui.app import VIEW_PATH, build_ui, document_page
+    @app.get(VIEW_PATH + "/{name}", response_class=HTMLResponse, include_in_schema=False)
+    def view(name: str, start: int = Query(0, ge=0), end: int = Query(0, ge=0)) -> Any:
+        """A document's text with a cited span marked, for the UI's source links."""
+        doc = service().documents.get(name)
+        if doc is None:
+            raise NotFoundError(f"no document named {name!r} in the collection")
+        return HTMLResponse(document_page(doc, start, end))
 
-        @app.get(VIEW_PATH + "/{name}", response_class=HTMLResponse, include_in_schema=False)
-        def view(name: str, start: int = Query(0, ge=0), end: int = Query(0, ge=0)) -> Any:
-            """A document's text with a cited span marked, for the UI's source links."""
-            doc = pipe.documents.get(name)
-            if doc is None:
-                raise NotFoundError(f"no document named {name!r} in the collection")
-            return HTMLResponse(document_page(doc, start, end))
+    if with_ui and service.pipe is not None:
+        mount_ui(app, service.pipe)
+    elif with_ui:
 
-        demo = build_ui(pipe)
-        app = gr.mount_gradio_app(app, demo, path="/", max_file_size=settings.max_upload_bytes)
-        # Gradio checks that a file handed to an event was uploaded by a user only once its app counts as
-        # launched, which mounting alone does not set: without this, a call to the UI's `add` could name any file
-        # on the server (/etc/…, the index) and have it read. `ui.app` checks the paths it is given as well.
-        demo.has_launched = True
+        @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+        def loading() -> Any:
+            """Until the UI is mounted: a page that says so and looks again."""
+            return HTMLResponse(LOADING_PAGE, status_code=503, headers={"retry-after": str(RETRY_AFTER_S)})
+
     # The last added runs first: the host and origin checks, the token gate, then the body limit, then admission,
     # so that neither a request without the token nor a slow upload holds one of the slots.
     app.add_middleware(
@@ -280,12 +293,78 @@ def create_app(pipe: Pipeline, with_ui: bool = True) -> FastAPI:
     return app
 
 
+LOADING_PAGE = f"""<!doctype html><html><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="{RETRY_AFTER_S}"><title>rag-bilingual · loading</title></head>
+<body style="font:16px sans-serif;margin:15vh auto;max-width:30em">
+<h1>Ask the documents · 向文档提问</h1><p>Loading the index and the model… · 正在加载索引和模型…</p></body></html>"""
+
+
+def mount_ui(app: FastAPI, pipe: Pipeline, demo: Any = None) -> None:
+    """Mount the Gradio UI (`demo`, or one built here) at `/`."""
+    import gradio as gr
+
+    from ui.app import build_ui
+
+    demo = demo or build_ui(pipe)
+    gr.mount_gradio_app(app, demo, path="/", max_file_size=pipe.settings.max_upload_bytes)
+    # Gradio checks that a file handed to an event was uploaded by a user only once its app counts as
+    # launched, which mounting alone does not set: without this, a call to the UI's `add` could name any file
+    # on the server (/etc/…, the index) and have it read. `ui.app` checks the paths it is given as well.
+    demo.has_launched = True
+
+
+class LateUI:
+    """Mounts the UI on a server that is already running, once the pipeline has loaded.
+
+    Gradio starts its event queue from the lifespan of the app it is mounted on; that has run by then, so its
+    start-up (and, at shutdown, its clean-up) is run here instead. The UI is built on the loading thread (Gradio
+    takes seconds to import) and swapped in for the loading page on the server's loop.
+    """
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.started = threading.Event()
+        self.stack = contextlib.AsyncExitStack()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        """The app's lifespan: remember the loop; close what a late mount opened."""
+        self.loop = asyncio.get_running_loop()
+        self.started.set()
+        async with self.stack:
+            yield
+
+    def mount(self, app: FastAPI, pipe: Pipeline) -> None:
+        """From the loading thread, once the server runs: build the UI, then mount and start it on the loop."""
+        from ui.app import build_ui
+
+        demo = build_ui(pipe)
+        self.started.wait()
+        if self.loop is None:
+            raise RuntimeError("the server's loop is not running")
+        asyncio.run_coroutine_threadsafe(self._mount(app, pipe, demo), self.loop).result()
+
+    async def _mount(self, app: FastAPI, pipe: Pipeline, demo: Any) -> None:
+        placeholder = [r for r in app.router.routes if getattr(r, "path", None) == "/"]
+        mount_ui(app, pipe, demo)
+        for route in placeholder:
+            app.router.routes.remove(route)
+        gradio_app = app.router.routes[-1].app  # type: ignore[attr-defined]
+        await self.stack.enter_async_context(gradio_app.router.lifespan_context(gradio_app))
+        blocks = gradio_app.get_blocks()
+        blocks.run_startup_events()
+        await blocks.run_extra_startup_events()
+
+
 def _handlers(app: FastAPI) -> None:
     Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
 
     async def input_error(request: Request, exc: Exception) -> JSONResponse:
         status = next((code for kind, code in ERROR_STATUS.items() if isinstance(exc, kind)), 422)
-        return _error(status, type(exc).__name__, str(exc))
+        response = _error(status, type(exc).__name__, str(exc))
+        if status == 503:
+            response.headers["retry-after"] = str(RETRY_AFTER_S)
+        return response
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         errors = exc.errors() if isinstance(exc, RequestValidationError) else []

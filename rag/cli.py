@@ -188,11 +188,44 @@ Composer = Annotated[
 ]
 
 
+def _remote(settings: Settings, **local_only: Any) -> str | None:
+    """The running server to ask (RAG_SERVER_URL), or None to load the index here."""
+    if settings.server_url is None:
+        return None
+    given = [f"--{name}" for name, value in local_only.items() if value is not None]
+    if given:
+        from rag.errors import InputError
+
+        raise InputError(f"{', '.join(given)} apply to a local index; unset RAG_SERVER_URL to use them")
+    return settings.server_url.rstrip("/")
+
+
+def _token(settings: Settings) -> str | None:
+    return settings.api_token.get_secret_value() if settings.api_token is not None else None
+
+
 @app.command()
 def ask(
     question: str, corpus: Corpus = None, top_k: TopK = None, as_json: AsJson = False, composer: Composer = None
 ) -> None:
-    """Answer a question with citations, or say the documents do not answer it."""
+    """Answer a question with citations, or say the documents do not answer it.
+
+    With RAG_SERVER_URL set, a running `rag serve` answers (no model or index is loaded here).
+    """
+    settings = _settings()
+    url = _remote(settings, corpus=corpus, composer=composer)
+    if url is not None:
+        from rag import remote
+
+        parts = remote.ask_stream(url, _token(settings), question, top_k)
+        if as_json:
+            *_, (answer, _) = parts
+            if isinstance(answer, str):
+                raise remote.RemoteError("the server's answer ended without its sources")
+            typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+            return
+        _print_answer(_stream_answer(parts))
+        return
     pipe = _pipeline(_settings(corpus, composer=composer))
     if as_json:
         typer.echo(json.dumps(pipe.ask(question, top_k).to_dict(), ensure_ascii=False, indent=2))
@@ -202,8 +235,15 @@ def ask(
 
 @app.command()
 def search(query: str, corpus: Corpus = None, top_k: TopK = None, as_json: AsJson = False) -> None:
-    """The passages that best match a query, in either language."""
-    hits = _pipeline(_settings(corpus)).search(query, top_k)
+    """The passages that best match a query, in either language (through RAG_SERVER_URL when it is set)."""
+    settings = _settings()
+    url = _remote(settings, corpus=corpus)
+    if url is not None:
+        from rag import remote
+
+        hits = remote.search(url, _token(settings), query, top_k)
+    else:
+        hits = _pipeline(_settings(corpus)).search(query, top_k)
     if as_json:
         typer.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
         return
@@ -241,12 +281,18 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
     corpus: Corpus = None,
 ) -> None:
-    """Serve the HTTP API under /v1 and the chat UI at /, loading the pipeline once first."""
+    """Serve the HTTP API under /v1 and the chat UI at /.
+
+    The port answers at once: /healthz says `loading` (503) until the index is synced and loaded, then `ready`;
+    the UI follows a few seconds later.
+    """
     import uvicorn
 
     from rag.api import create_app
     from rag.browser_guard import is_loopback
     from rag.errors import InputError
+    from rag.pipeline import Pipeline
+    from rag.service import Service
 
     settings = _settings(corpus, host=host, port=port)
     if settings.api_token is None and not is_loopback(settings.host):
@@ -254,9 +300,25 @@ def serve(
             f"refusing to serve on {settings.host} without RAG_API_TOKEN: anyone who can reach it could read and "
             "change the documents. Set RAG_API_TOKEN, or serve on 127.0.0.1 behind a proxy that authenticates"
         )
-    pipe = _pipeline(settings, sync=True)
-    typer.echo(f"serving on http://{settings.host}:{settings.port}/ (API docs at /docs)")
-    uvicorn.run(create_app(pipe), host=settings.host, port=settings.port, log_level="warning")
+    service = Service(settings)
+    web = create_app(service)
+    server = uvicorn.Server(uvicorn.Config(web, host=settings.host, port=settings.port, log_level="warning"))
+    url = f"http://{settings.host}:{settings.port}/"
+
+    def ready(pipe: Any) -> None:
+        typer.echo(f"ready: answering on {url} (API docs at /docs); the UI is loading")
+        web.state.late_ui.mount(web, pipe)
+        typer.echo(f"UI ready at {url}")
+
+    def failed(why: str) -> None:
+        typer.echo(f"error: {why}", err=True)
+        server.should_exit = True
+
+    service.load_in_background(lambda s: Pipeline.load(s, sync=True), ready, failed)
+    typer.echo(f"listening on {url}; loading the index (/healthz says when it is ready)")
+    server.run()
+    if service.failure is not None:
+        raise typer.Exit(EXIT_USER_ERROR)
 
 
 @app.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 import bm25s
 import numpy as np
@@ -18,6 +18,8 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 WORD = re.compile(f"[a-z0-9]+(?:[-'][a-z0-9]+)*|[{CJK_RANGES}]+")
 # Command-line options, file paths and configuration keys are tokens of their own (besides their words), so
 # that a question about `-k`, `--delete`, `/etc/hosts` or `AccuracySec=` finds the text that names them.
+# Distinct texts whose tokens are remembered (a sentence, a passage): about a corpus of 100k sentences.
+TOKEN_CACHE = 100_000
 TECHNICAL = re.compile(r"(?<![\w-])--?[a-z][a-z0-9-]*|(?<![a-z0-9/])(?:/[a-z0-9._-]+)+/?|\b[a-z][a-z0-9_.]*=(?!=)")
 EN_STOP = frozenset(
     """
@@ -81,6 +83,12 @@ def tokenize(text: str) -> list[str]:
         elif run not in EN_STOP and len(run) > 1:
             out.append(stem(run))
     return out
+
+
+@lru_cache(maxsize=TOKEN_CACHE)
+def token_set(text: str) -> frozenset[str]:
+    """The distinct tokens of a text, remembered: evidence scoring asks for the same sentences again and again."""
+    return frozenset(tokenize(text))
 
 
 class LexicalIndex:

@@ -25,7 +25,7 @@ from rag.conversation import Turn
 from rag.data import Answer
 from rag.errors import InputError, NotFoundError
 from rag.offline import get_encoding
-from rag.pipeline import Pipeline
+from rag.service import Service
 
 MODEL_NAME = "rag-bilingual"
 # OpenAI's accounting for chat prompts: a few tokens of framing per message, and three that prime the reply.
@@ -88,10 +88,11 @@ def model_card() -> dict[str, Any]:
     return {"id": MODEL_NAME, "object": "model", "created": 0, "owned_by": "rag-bilingual"}
 
 
-def openai_router(pipe: Pipeline) -> APIRouter:
-    """`/v1/models` and `/v1/chat/completions` over a loaded pipeline."""
+def openai_router(service: Service) -> APIRouter:
+    """`/v1/models` and `/v1/chat/completions` over the service's pipeline."""
     router = APIRouter(prefix="/v1")
-    encoding: Any = get_encoding(pipe.settings.tiktoken_encoding, pipe.settings.cache_dir / "tiktoken")
+    settings = service.settings
+    encoding: Any = get_encoding(settings.tiktoken_encoding, settings.cache_dir / "tiktoken")
 
     def tokens(text: str) -> int:
         return len(encoding.encode(text, disallowed_special=()))
@@ -117,7 +118,7 @@ def openai_router(pipe: Pipeline) -> APIRouter:
     def chat(req: ChatRequest) -> Any:
         """OpenAI-compatible chat over the documents; citations ride in `citations`."""
         turns, instructions = conversation(req.messages)
-        parts = pipe.chat_stream(turns, instructions, streaming=req.stream)
+        parts = service().chat_stream(turns, instructions, streaming=req.stream)
         # The first part comes after retrieval: input errors surface here, as a status, before any byte is sent.
         first = next(parts)
         cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())

