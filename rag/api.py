@@ -280,7 +280,7 @@ def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
     # so that neither a request without the token nor a slow upload holds one of the slots.
     app.add_middleware(
         Admission,
-        max_in_flight=settings.max_in_flight,
+        max_in_flight=settings.in_flight,
         max_queue=settings.max_queue,
         queue_timeout_s=settings.queue_timeout_s,
     )

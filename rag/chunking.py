@@ -12,13 +12,15 @@ import bisect
 import hashlib
 import re
 from pathlib import Path
-
-from langchain_text_splitters import RecursiveCharacterTextSplitter
+from typing import TYPE_CHECKING
 
 from rag.data import Chunk, Document, Sentence
 from rag.ingest import page_of
 from rag.offline import get_encoding
 from rag.text import content_length, display, sentence_spans
+
+if TYPE_CHECKING:
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 # Bumped whenever sentence splitting changes, so existing indexes are rebuilt.
 SENTENCE_VERSION = 1
@@ -55,6 +57,9 @@ def make_splitter(
 
     def length(text: str) -> int:
         return len(enc.encode(text, disallowed_special=()))  # type: ignore[attr-defined]
+
+    # Imported here: only writes chunk, and a process that only answers need not load langchain.
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     return RecursiveCharacterTextSplitter(
         separators=SEPARATORS,

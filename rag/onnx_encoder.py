@@ -74,6 +74,8 @@ class OnnxEncoder:
         # Threads as the cores we may use: more would fight each other for them under concurrent requests.
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Idle threads that spin waiting for the next request take the cores from the rest of the request.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_file(str(model_folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_tokens)

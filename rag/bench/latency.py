@@ -1,7 +1,8 @@
-"""Query latency: `search` and `ask` in-process with a per-stage breakdown, and `ask` over HTTP with 8 clients.
+"""Query latency: `search` and `ask` in-process with a per-stage breakdown, and `ask` over HTTP under load.
 
-The HTTP benchmark starts `rag serve` as its own process on 127.0.0.1 (timing its start-up), drives it with
-a bounded number of requests from concurrent asyncio clients, and stops it.
+The HTTP benchmark starts `rag serve` as its own process on 127.0.0.1, timing its start-up (the port answers,
+`/healthz` says ready, the UI is up), drives it with a bounded number of requests from concurrent asyncio clients
+at each client count, times the CLI cold and through the server, and stops it.
 """
 
 from __future__ import annotations
@@ -87,33 +88,61 @@ async def _load(base: str, questions: list[str], clients: int, requests: int, li
     }
 
 
+def _wait(base: str, path: str, server: subprocess.Popen[bytes], t0: float) -> tuple[float, float]:
+    """Seconds from t0 until `path` first answers at all, and until it answers 200."""
+    first = None
+    while True:
+        if server.poll() is not None:
+            raise RuntimeError(f"rag serve exited: {server.stderr.read().decode()[-500:] if server.stderr else ''}")
+        try:
+            status = httpx.get(f"{base}{path}", timeout=1).status_code
+            first = first or time.perf_counter() - t0
+            if status == 200:
+                return first, time.perf_counter() - t0
+        except httpx.HTTPError:
+            pass
+        if time.perf_counter() - t0 > STARTUP_LIMIT_S:
+            raise RuntimeError(f"rag serve did not answer 200 on {path}")
+        time.sleep(0.05)
+
+
+def _cli_s(args: list[str], env: dict[str, str], runs: int) -> float:
+    """Median wall time of a `rag` command."""
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "rag.cli", *args], env=env, capture_output=True, check=True)
+        times.append(time.perf_counter() - t0)
+    return round(sorted(times)[len(times) // 2], 2)
+
+
 def bench_http(
-    questions: list[str], clients: int, requests: int, limit_s: float, env: dict[str, str]
+    questions: list[str], clients: tuple[int, ...], requests: int, limit_s: float, env: dict[str, str], cli_runs: int
 ) -> dict[str, Any]:
-    """Start `rag serve`, time its start-up, load it with `clients` concurrent clients, stop it."""
+    """Start `rag serve` and time its start-up (port, ready, UI); load it with each client count; time the CLI.
+
+    The CLI is timed cold (it loads the index itself) and warm (`RAG_SERVER_URL`, through this server).
+    """
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "rag.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    full_env = {**os.environ, **env}
     t0 = time.perf_counter()
-    server = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"rag serve exited: {server.stderr.read().decode()[-500:] if server.stderr else ''}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.perf_counter() - t0 > STARTUP_LIMIT_S:
-                raise RuntimeError("rag serve did not become ready")
-            time.sleep(0.05)
-        startup = time.perf_counter() - t0
-        result = asyncio.run(_load(base, questions, clients, requests, limit_s))
+        listening, ready = _wait(base, "/healthz", server, t0)
+        _, ui = _wait(base, "/", server, t0)
+        loads = {str(n): asyncio.run(_load(base, questions, n, requests, limit_s)) for n in clients}
+        ask = ["ask", questions[0]]
+        cli = {
+            "cold_s": _cli_s(ask, full_env, cli_runs),
+            "warm_s": _cli_s(ask, {**full_env, "RAG_SERVER_URL": base}, cli_runs),
+        }
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return {"startup_s": round(startup, 2), **result}
+    startup = {"listening_s": round(listening, 2), "ready_s": round(ready, 2), "ui_s": round(ui, 2)}
+    return {"startup": startup, "load": loads, "cli": cli}
 
 
 def corpus_env(corpus: Path, index: Path) -> dict[str, str]:

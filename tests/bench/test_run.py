@@ -66,7 +66,14 @@ def test_quick_bench_runs_and_reports(tmp_path: Path) -> None:
     for backend in ("e5-small", "e5-small-q4"):
         b = r["build"]["seeds"][backend]
         assert b["chunks"] > 0 and b["embed_texts_per_s"] > 0 and b["peak_rss_mb"] > 100
-    assert r["latency"]["ask_ms"]["n"] == 30 and r["http"]["errors"] == 0 and r["http"]["requests"] > 0
+    load = r["http"]["load"]["8"]
+    assert r["latency"]["ask_ms"]["n"] == 30 and load["errors"] == 0 and load["requests"] > 0
+    startup = r["http"]["startup"]
+    assert 0 < startup["listening_s"] <= startup["ready_s"] <= startup["ui_s"]
+    assert r["http"]["cli"]["warm_s"] > 0 and r["http"]["cli"]["cold_s"] > 0
+    engines = r["query_engines"]
+    assert set(engines["recall_delta"]) <= {"tune", "test"} and engines["auto"]["embed_ms"]["n"] == 30
+    assert r["writes"]["pdf"]["pages"] == 10 and r["writes"]["pdf_found_on_page"] == 7 and r["writes"]["deleted_gone"]
     assert 0 <= r["side_by_side"]["ours"]["recall@5"] <= 1 and 0 <= r["side_by_side"]["langchain"]["recall@5"] <= 1
     scale = r["scale"]["12000"]
     assert scale["flat"]["recall@10"] == 1.0 and set(scale) == {"flat", "hnsw", "hnswsq", "ivfsq", "ivfpq"}
