@@ -40,13 +40,17 @@ CONTENT = re.compile(r"[A-Za-z0-9\u3400-\u9fff]")
 ID_BITS = 53
 
 
+def stable_hash(key: bytes) -> int:
+    """A non-negative id of `ID_BITS` bits for a key."""
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") >> (64 - ID_BITS)
+
+
 def stable_id(kind: str, doc: Document, start: int, end: int) -> int:
     """The id of a chunk or sentence: a hash of its kind, its document (name and content) and its span.
 
     The same text indexed twice gets the same ids, whatever else is in the collection.
     """
-    key = f"{kind}\0{doc.name}\0{doc.sha256}\0{start}\0{end}".encode()
-    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") >> (64 - ID_BITS)
+    return stable_hash(f"{kind}\0{doc.name}\0{doc.sha256}\0{start}\0{end}".encode())
 
 
 def make_splitter(

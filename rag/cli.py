@@ -129,13 +129,30 @@ def remove(names: Names) -> None:
 
 
 @app.command()
+def migrate(
+    to: Annotated[str, typer.Option("--to", help="The store to copy into: milvus (or faiss).")] = "milvus",
+) -> None:
+    """Copy the collection of RAG_VECTOR_STORE (faiss by default) into another store, without re-embedding.
+
+    The target (RAG_MILVUS_URI, RAG_MILVUS_COLLECTION) is replaced by the copy; then serve with RAG_VECTOR_STORE=milvus.
+    """
+    from rag.errors import InputError
+    from rag.migrate import migrate as copy
+
+    if to not in ("faiss", "milvus"):
+        raise InputError(f"--to must be faiss or milvus, not {to!r}")
+    count, where = copy(_settings(), to)
+    typer.echo(f"copied {count} documents to {where}; serve them with RAG_VECTOR_STORE={to}")
+
+
+@app.command()
 def documents(as_json: AsJson = False) -> None:
     """List the indexed documents."""
     from dataclasses import asdict
 
     from rag.collection import list_documents
 
-    infos = list_documents(_settings().index_dir)
+    infos = list_documents(_settings())
     if as_json:
         typer.echo(json.dumps([asdict(i) for i in infos], ensure_ascii=False, indent=2))
         return

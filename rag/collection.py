@@ -1,30 +1,25 @@
-"""The document collection: the one writer of the catalog and the vector indexes, and the loader of snapshots.
+"""The document collection: the one writer of its store, and the loader of snapshots.
 
-A write (add, replace, remove, sync, rebuild) parses and embeds outside the lock, then, under a file lock held
-across processes: applies itself to copies of the current vector indexes, saves them as the next
-generation's files, and commits the catalog (documents, chunks, sentences, raw vectors, means, manifest,
-generation) in one SQLite transaction. Until that commit every reader sees the state before; a crash at any
-point leaves one of the two. Files of other generations are removed afterwards (the one before is kept for
-readers still loading it), and orphans of a killed write at the next write or start.
+A write (add, replace, remove, sync, rebuild) parses and embeds outside the lock; then, under the store's lock, it
+works out what changes (the documents gone and added, whether the language means are due again, the centred
+vectors) and hands that to the store in one `Commit` (`rag.store`: SQLite and FAISS files, or Milvus). Until the
+store has committed it, every reader sees the state before.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import logging
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rag.catalog import Catalog, CatalogState, DocumentRecord, StoredDocument
+from rag.catalog import CatalogState, DocumentRecord, StoredDocument
 from rag.centring import NO_MEANS, LanguageMeans, centre, language_means
+from rag.checksum import sha256_bytes, sha256_file
 from rag.chunking import SENTENCE_VERSION, chunk_document, document_sentences, make_splitter
 from rag.corpus import CLEANING_VERSION, clean_text
 from rag.data import Chunk, Document, Sentence
@@ -41,17 +36,12 @@ from rag.errors import (
 from rag.ingest import SUPPORTED, Extracted, read_bytes
 from rag.lexical import tokenize
 from rag.settings import Settings
-from rag.store import VectorIndex, load_vector_index, new_vector_index
+from rag.store import Commit, IndexUpdate, Store, VectorIndex, new_vector_index, open_store
 from rag.text import UNSAFE_CHARS, detect_language
 
 log = logging.getLogger(__name__)
 
 FORMAT = 3
-CATALOG_FILE = "catalog.sqlite"
-LOCK_FILE = ".write.lock"
-VECTOR_FILES = {"chunks": "chunks-{gen}.faiss", "sentences": "sentences-{gen}.faiss"}
-# What an index of the earlier format (one JSON-and-FAISS build per corpus) left; replaced by the first commit.
-LEGACY_FILES = ("vectors.faiss", "chunks.json", "sentences.faiss", "sentences.json", "means.json", "manifest.json")
 MAX_NAME_CHARS = 200
 DECEPTIVE_NAME_CHARS = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 LOAD_ATTEMPTS = 3
@@ -223,17 +213,12 @@ def folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
     return supported, other
 
 
-def list_documents(index_dir: Path) -> list[DocumentInfo]:
-    """The documents of the collection in `index_dir`, by name, without loading a model."""
-    catalog = Catalog(index_dir / CATALOG_FILE)
-    if not catalog.exists():
+def list_documents(settings: Settings) -> list[DocumentInfo]:
+    """The documents of the configured collection, by name, without loading a model."""
+    store = open_store(settings)
+    if store.generation() == 0:
         return []
-    return list(_infos(catalog.read()).values())
-
-
-def sha256_bytes(data: bytes) -> str:
-    """Hex sha256."""
-    return hashlib.sha256(data).hexdigest()
+    return list(_infos(store.read()).values())
 
 
 def make_document(extracted: Extracted, name: str, sha256: str) -> Document:
@@ -254,8 +239,7 @@ class Collection:
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.folder = settings.index_dir
-        self.catalog = Catalog(self.folder / CATALOG_FILE)
+        self.store: Store = open_store(settings)
         self.manifest = expected_manifest(settings, embedder)
         self._splitter: Any = None
         # The last snapshot loaded: snapshots never change, so readers and the writer share it until a commit.
@@ -265,7 +249,7 @@ class Collection:
 
     def generation(self) -> int:
         """The committed generation; cheap enough to check before every request."""
-        return self.catalog.generation()
+        return self.store.generation()
 
     def exists(self) -> bool:
         """Whether anything was ever committed here."""
@@ -275,7 +259,7 @@ class Collection:
         """The manifest key that differs from these settings, or None when the stored state fits them."""
         if not self.exists():
             return None
-        return stale_key(self.catalog.read().meta.get("manifest"), self.manifest)
+        return stale_key(self.store.read().meta.get("manifest"), self.manifest)
 
     def snapshot(self) -> Snapshot:
         """The committed state; IndexStaleError when it was made with other settings or another model."""
@@ -283,11 +267,11 @@ class Collection:
         if last is not None and last.generation == self.generation():
             return last
         for attempt in range(LOAD_ATTEMPTS):
-            state = self.catalog.read()
+            state = self.store.read()
             key = stale_key(state.meta.get("manifest"), self.manifest) if state.generation else None
             if key is not None:
                 raise IndexStaleError(
-                    f"the index at {self.folder} was built with another {key}; run `rag index --rebuild`"
+                    f"the index at {self.store.where} was built with another {key}; run `rag index --rebuild`"
                 )
             try:
                 self._last = self._load(state)
@@ -305,10 +289,7 @@ class Collection:
             r.name: make_document(Extracted(r.text, r.format, r.pages), r.name, r.sha256) for r in state.documents
         }
         infos = _infos(state)
-        vectors, repaired = self._vectors(state, "chunks", [c.language for c in state.chunks], means.passage)
-        sentence_vectors, repaired_s = self._vectors(
-            state, "sentences", [s.language for s in state.sentences], means.sentence
-        )
+        vectors, sentence_vectors, repaired = self.store.indexes(state, means, self.settings, self.embedder.dim)
         return Snapshot(
             state.generation,
             meta.get("manifest", self.manifest),
@@ -321,41 +302,8 @@ class Collection:
             state.sentences,
             vectors,
             sentence_vectors,
-            repaired or repaired_s,
+            repaired,
         )
-
-    def _vectors(
-        self, state: CatalogState, table: str, langs: list[str], means: dict[str, list[float]]
-    ) -> tuple[VectorIndex, bool]:
-        """The generation's vector index of `table`; rebuilt from raw vectors when its file is missing or bad."""
-        expected = len(state.chunks if table == "chunks" else state.sentences)
-        if state.generation == 0:
-            return new_vector_index(self.settings, np.zeros(0, np.int64), np.zeros((0, self.embedder.dim))), False
-        path = self.folder / VECTOR_FILES[table].format(gen=state.generation)
-        want = state.meta.get("files", {}).get(path.name)
-        if not path.is_file() and self.generation() != state.generation:
-            raise FileNotFoundError(path)
-        problem = None
-        if not path.is_file():
-            problem = "is missing"
-        elif sha256_file(path) != want:
-            problem = "does not match its checksum"
-        else:
-            try:
-                index = load_vector_index(self.settings, path)
-            except IndexCorruptError:
-                problem = "cannot be read"
-            else:
-                if index.count() == expected:
-                    return index, False
-                problem = f"holds {index.count()} vectors for {expected} rows"
-        log.warning("%s %s; rebuilt it from the catalog (the next write saves it)", path, problem)
-        ids, raw = self.catalog.vectors(table)
-        order = {int(i): n for n, i in enumerate(ids)}
-        rows = state.chunks if table == "chunks" else state.sentences
-        raw = raw[[order[r.id] for r in rows]] if rows else np.zeros((0, self.embedder.dim), np.float32)
-        vectors = centre(raw, langs, means) if self.settings.center_embeddings else raw
-        return new_vector_index(self.settings, np.asarray([r.id for r in rows], np.int64), vectors), True
 
     def folder_changes(self, folder: Path) -> FolderChanges:
         """New, changed and vanished files of `folder` against the documents synced from it.
@@ -364,8 +312,8 @@ class Collection:
         changed only when its bytes did.
         """
         supported, other = folder_files(folder)
-        state_docs = {r.name: r for r in self.catalog.read().documents} if self.exists() else {}
-        skipped = self.catalog.skipped()
+        state_docs = {r.name: r for r in self.store.read().documents} if self.exists() else {}
+        skipped = self.store.skipped()
         new, changed, failing = [], [], []
         for path in supported:
             record = state_docs.get(path.name)
@@ -420,7 +368,7 @@ class Collection:
 
     def remove(self, names: list[str]) -> WriteReport:
         """Delete documents by name; NotFoundError (nothing deleted) when one is not in the collection."""
-        have = {r.name for r in self.catalog.read().documents} if self.exists() else set()
+        have = {r.name for r in self.store.read().documents} if self.exists() else set()
         missing = [n for n in names if n not in have]
         if missing:
             raise NotFoundError(f"no document named {', '.join(map(repr, missing))} in the collection")
@@ -446,12 +394,12 @@ class Collection:
             before = len(report.skipped)
             self._write_files(tried, changes.gone, "folder", report)
             failed = dict(report.skipped[before:])
-            known = {n: v for n, v in self.catalog.skipped().items() if n in dict(changes.failing)}
+            known = {n: v for n, v in self.store.skipped().items() if n in dict(changes.failing)}
             for path in tried:
                 if path.name in failed:
                     stat = path.stat()
                     known[path.name] = (stat.st_size, stat.st_mtime, failed[path.name])
-            self.catalog.set_skipped(known)
+            self.store.set_skipped(known)
         return report
 
     def rebuild(self, folder: Path | None = None) -> WriteReport:
@@ -461,10 +409,9 @@ class Collection:
         whole state.
         """
         try:
-            records = [] if not self.catalog.exists() else self.catalog.read().documents
+            records = self.store.read().documents if self.exists() else []
         except IndexCorruptError as exc:
-            with self.write_lock():
-                aside = self.catalog.move_aside()
+            aside = self.store.reset()
             log.warning("%s; moved it to %s and rebuilding from the corpus folder", exc, aside)
             records = []
         items = [
@@ -479,7 +426,7 @@ class Collection:
             loaded = self._read_files(list(fresh.values()), "folder", report)
             items += loaded
         if not items:
-            raise CorpusError(f"nothing to index: {folder or self.folder} holds no readable documents")
+            raise CorpusError(f"nothing to index: {folder or self.store.where} holds no readable documents")
         prepared = self._prepare(items)
         log.info("rebuilding the index from %d documents", len(prepared))
         self.commit(prepared, [r.name for r in records], full=True)
@@ -487,7 +434,7 @@ class Collection:
         return report
 
     def _write_files(self, files: list[Path], gone: list[str], source: str, report: WriteReport) -> None:
-        have = {r.name: r.sha256 for r in self.catalog.read().documents} if self.exists() else {}
+        have = {r.name: r.sha256 for r in self.store.read().documents} if self.exists() else {}
         items = self._read_files(files, source, report)
         fresh = []
         for item in items:
@@ -522,10 +469,10 @@ class Collection:
     def _record(self, name: str) -> DocumentRecord | None:
         if not self.exists():
             return None
-        return next((r for r in self.catalog.read().documents if r.name == name), None)
+        return next((r for r in self.store.read().documents if r.name == name), None)
 
     def _info_of(self, name: str) -> DocumentInfo:
-        return _infos(self.catalog.read())[name]
+        return _infos(self.store.read())[name]
 
     def _prepare(self, items: list[Incoming]) -> list[StoredDocument]:
         """Chunk, tokenize and embed documents (outside the lock: this is the slow part of a write)."""
@@ -575,8 +522,7 @@ class Collection:
 
         `full` replaces the whole state and recomputes the language means.
         """
-        with self.write_lock():
-            self._clear_orphans()
+        with self.store.lock():
             base = self._base(full)
             names = {d.record.name for d in add}
             gone = (set(base.infos) if full else set(remove) | (names & set(base.infos))) & set(base.infos)
@@ -588,33 +534,31 @@ class Collection:
             grown_from = int(base.means_info.get("chunks", 0))
             refresh = full or not base.means.passage or total > grown_from * (1 + self.settings.means_refresh_growth)
             if refresh:
-                means, vectors, sentence_vectors = self._recentred(add, kept_chunks, kept_sentences)
+                means, updates = self._recentred(add, kept_chunks, kept_sentences)
                 means_info = {"computed": _now(), "chunks": total}
                 if grown_from and not full:
                     log.info("the collection grew from %d to %d chunks: language means recomputed", grown_from, total)
             else:
                 means, means_info = base.means, base.means_info
-                vectors, sentence_vectors = base.vectors.for_write(), base.sentence_vectors.for_write()
-                vectors.delete(np.asarray([c.id for c in base.chunks if c.doc in gone], np.int64))
-                sentence_vectors.delete(np.asarray([s.id for s in base.sentences if s.doc in gone], np.int64))
                 raw_c = _rows([d.chunk_vectors for d in add], self.embedder.dim)
                 raw_s = _rows([d.sentence_vectors for d in add], self.embedder.dim)
-                vectors.add(
-                    np.asarray([c.id for c in new_chunks], np.int64), self._centre(raw_c, new_chunks, means.passage)
-                )
-                sentence_vectors.add(
-                    np.asarray([s.id for s in new_sentences], np.int64),
-                    self._centre(raw_s, new_sentences, means.sentence),
-                )
-            generation = base.generation + 1
-            files = {}
-            for table, index in (("chunks", vectors), ("sentences", sentence_vectors)):
-                path = self.folder / VECTOR_FILES[table].format(gen=generation)
-                index.save(path)
-                files[path.name] = sha256_file(path)
-            meta = {"manifest": self.manifest, "means": means.to_dict(), "means_info": means_info, "files": files}
-            self.catalog.write(generation, meta, add, sorted(gone))
-            self._drop_generations(keep={generation, base.generation})
+                updates = {
+                    "chunks": IndexUpdate(
+                        _ids(new_chunks),
+                        self._centre(raw_c, new_chunks, means.passage),
+                        _ids([c for c in base.chunks if c.doc in gone]),
+                        full=False,
+                    ),
+                    "sentences": IndexUpdate(
+                        _ids(new_sentences),
+                        self._centre(raw_s, new_sentences, means.sentence),
+                        _ids([s for s in base.sentences if s.doc in gone]),
+                        full=False,
+                    ),
+                }
+            meta = {"manifest": self.manifest, "means": means.to_dict(), "means_info": means_info}
+            change = Commit(base.generation + 1, meta, add, sorted(gone), updates)
+            self.store.commit(change, (base.vectors, base.sentence_vectors))
 
     def _base(self, full: bool) -> Snapshot:
         """The state a write applies to.
@@ -626,7 +570,7 @@ class Collection:
         except IndexStaleError:
             if not full:
                 raise
-            state = self.catalog.read()
+            state = self.store.read()
             return Snapshot(
                 state.generation,
                 self.manifest,
@@ -648,57 +592,25 @@ class Collection:
 
     def _recentred(
         self, add: list[StoredDocument], kept_chunks: list[Chunk], kept_sentences: list[Sentence]
-    ) -> tuple[LanguageMeans, VectorIndex, VectorIndex]:
-        """New means over everything the write leaves, and vector indexes rebuilt with them (no re-embedding)."""
+    ) -> tuple[LanguageMeans, dict[str, IndexUpdate]]:
+        """New means over everything the write leaves, and every vector centred with them (no re-embedding)."""
         chunks = kept_chunks + [c for d in add for c in d.chunks]
         sentences = kept_sentences + [s for d in add for s in d.sentences]
         raw_c = np.concatenate([self._raw("chunks", kept_chunks), *[d.chunk_vectors for d in add]])
         raw_s = np.concatenate([self._raw("sentences", kept_sentences), *[d.sentence_vectors for d in add]])
         means = language_means(self.embedder, chunks, raw_c, sentences, raw_s, self.settings)
-        vectors = new_vector_index(
-            self.settings, np.asarray([c.id for c in chunks], np.int64), self._centre(raw_c, chunks, means.passage)
-        )
-        sentence_vectors = new_vector_index(
-            self.settings,
-            np.asarray([s.id for s in sentences], np.int64),
-            self._centre(raw_s, sentences, means.sentence),
-        )
-        return means, vectors, sentence_vectors
+        none = np.zeros(0, np.int64)
+        return means, {
+            "chunks": IndexUpdate(_ids(chunks), self._centre(raw_c, chunks, means.passage), none, full=True),
+            "sentences": IndexUpdate(_ids(sentences), self._centre(raw_s, sentences, means.sentence), none, full=True),
+        }
 
     def _raw(self, table: str, rows: list[Chunk] | list[Sentence]) -> np.ndarray:
         if not rows:
             return np.zeros((0, self.embedder.dim), np.float32)
-        ids, raw = self.catalog.vectors(table)
+        ids, raw = self.store.raw_vectors(table)
         order = {int(i): n for n, i in enumerate(ids)}
         return raw[[order[r.id] for r in rows]]
-
-    @contextmanager
-    def write_lock(self) -> Iterator[None]:
-        """Exclusive across processes (and threads); the OS releases it when its holder dies."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with (self.folder / LOCK_FILE).open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def _clear_orphans(self) -> None:
-        """Remove what a killed write left: vector files of generations never committed, temporary files."""
-        committed = self.generation()
-        if committed == 0:
-            for name in LEGACY_FILES:
-                (self.folder / name).unlink(missing_ok=True)
-        for path in self.folder.glob("*.faiss*"):
-            gen = _generation_of(path)
-            if path.name.endswith(".tmp") or (gen is not None and gen > committed):
-                path.unlink(missing_ok=True)
-
-    def _drop_generations(self, keep: set[int]) -> None:
-        for path in self.folder.glob("*.faiss*"):
-            gen = _generation_of(path)
-            if gen is not None and gen not in keep:
-                path.unlink(missing_ok=True)
 
 
 def _info(record: DocumentRecord, chunks: int) -> DocumentInfo:
@@ -727,17 +639,5 @@ def _rows(blocks: list[np.ndarray], dim: int) -> np.ndarray:
     return np.concatenate(blocks) if blocks else np.zeros((0, dim), np.float32)
 
 
-def _generation_of(path: Path) -> int | None:
-    """The generation in a vector file's name (`chunks-12.faiss`, `...faiss.tombstones`, `...faiss.tmp`)."""
-    stem = path.name.split(".", 1)[0]
-    _, _, number = stem.rpartition("-")
-    return int(number) if number.isdigit() else None
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def _ids(rows: list[Chunk] | list[Sentence]) -> np.ndarray:
+    return np.asarray([r.id for r in rows], np.int64)

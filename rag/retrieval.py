@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 
@@ -22,10 +24,18 @@ from rag.data import Hit
 from rag.embedding import Embedder
 from rag.lexical import LexicalIndex, tokenize
 from rag.settings import Settings
+from rag.store import HybridIndex
 from rag.text import ANSWER_TYPES, asked_type, detect_language
 from rag.translate import Translation, get_dictionary, translate
 
 OTHER = {"en": "zh", "zh": "en"}
+# Searches that are round trips to a server (Milvus) and go out beside the request's own.
+SERVER_CALLS = 8
+
+
+@cache
+def _server_calls() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=SERVER_CALLS, thread_name_prefix="store-search")
 
 
 def rrf(rankings: list[list[int]], k: int, weights: list[float] | None = None) -> dict[int, float]:
@@ -105,28 +115,44 @@ class Retriever:
         qv = self._query_vectors(texts, langs)
         t2 = time.perf_counter()
         n = min(s.candidates, len(self.stored.chunks))
-        _, ids = self.stored.vectors.search(qv, n)
-        rankings = [[self.chunk_at[int(i)] for i in row if i >= 0] for row in ids]
-        weights = [1.0] * len(rankings)
-        if s.sentence_weight > 0 and self.stored.sentences:
-            sentence_rankings = self._sentence_rankings(qv, min(s.candidates, len(self.stored.sentences)))
-            rankings += sentence_rankings
-            weights += [s.sentence_weight] * len(sentence_rankings)
-        t3 = time.perf_counter()
-        rankings.append(self.lexical.top(tokenize(query), n))
-        if translation.words:
-            rankings.append(self.lexical.top(tokenize(translation.text), n))
-        weights += [1.0] * (len(rankings) - len(weights))
+        lexical = [tokenize(query)] + ([tokenize(translation.text)] if translation.words else [])
+        rankings: list[list[int]] = []
+        weights: list[float] = []
+        wants_sentences = s.sentence_weight > 0 and bool(self.stored.sentences)
+        index = self.stored.vectors
+        if isinstance(index, HybridIndex):
+            # The server fuses the dense and BM25 lists by RRF; the sentence lists join its fused score here,
+            # which is the same sum a local fusion of all of them gives. Both searches are round trips to the
+            # server, so they go out together.
+            m = min(s.candidates, len(self.stored.sentences))
+            pending = _server_calls().submit(self._sentence_rankings, qv, m) if wants_sentences else None
+            served = index.hybrid(qv, lexical, n, s.rrf_k) if n else {}
+            fused = defaultdict(float, {self.chunk_at[i]: v for i, v in served.items()})
+            if pending is not None:
+                rankings = pending.result()
+            weights = [s.sentence_weight] * len(rankings)
+            t3 = time.perf_counter()
+        else:
+            if wants_sentences:
+                rankings = self._sentence_rankings(qv, min(s.candidates, len(self.stored.sentences)))
+                weights = [s.sentence_weight] * len(rankings)
+            t3 = time.perf_counter()
+            _, ids = index.search(qv, n)
+            rankings += [[self.chunk_at[int(i)] for i in row if i >= 0] for row in ids]
+            rankings += [self.lexical.top(terms, n) for terms in lexical]
+            weights += [1.0] * (len(rankings) - len(weights))
+            fused = defaultdict(float)
+        for chunk, score in rrf(rankings, s.rrf_k, weights).items():
+            fused[chunk] += score
         t4 = time.perf_counter()
         asked = asked_type(query) if s.answer_type_weight > 0 else None
         need = ANSWER_TYPES[asked] if asked else None
         if need is not None:
             # Answer-type prior: the fused candidates that hold a fact of the asked kind, as one more ranking.
-            pre = rrf(rankings, s.rrf_k)
-            order = sorted(pre, key=lambda i: (-pre[i], i))
-            rankings.append([i for i in order if need.search(self.stored.chunks[i].clean)])
-            weights.append(s.answer_type_weight)
-        fused = rrf(rankings, s.rrf_k, weights)
+            order = sorted(fused, key=lambda i: (-fused[i], i))
+            prior = [i for i in order if need.search(self.stored.chunks[i].clean)]
+            for chunk, score in rrf([prior], s.rrf_k, [s.answer_type_weight]).items():
+                fused[chunk] += score
         best = sorted(fused, key=lambda i: (-fused[i], i))[: max(top_k, s.compose_passages)]
         hits = []
         for i in best:
@@ -136,8 +162,8 @@ class Retriever:
         timings = {
             "translate": (t1 - t0) * 1e3,
             "embed": (t2 - t1) * 1e3,
-            "faiss": (t3 - t2) * 1e3,
-            "bm25": (t4 - t3) * 1e3,
+            "sentences": (t3 - t2) * 1e3,
+            "chunks": (t4 - t3) * 1e3,
             "fusion": (t5 - t4) * 1e3,
         }
         return Retrieval(query, lang, hits[:top_k], translation, timings, hits[: s.compose_passages], qv)

@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     sentence_max_chars: int = Field(default=400, ge=40)
     min_sentence_chars: int = Field(default=25, ge=1)
 
+    # Where the collection lives: "faiss" (SQLite and FAISS files in index_dir, one machine) or "milvus" (a Milvus
+    # server or cluster at milvus_uri, or milvus-lite's file; several replicas can share it). The collections are
+    # named milvus_collection + "_chunks", "_sentences", "_texts", "_state", "_meta".
+    vector_store: Literal["faiss", "milvus"] = "faiss"
+    milvus_uri: str | None = None  # unset: milvus-lite's file index_dir/milvus.db
+    milvus_token: SecretStr | None = None
+    milvus_collection: str = Field(default="rag", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
+
     # FAISS index: "auto" (exact up to auto_flat_max vectors, HNSW over 8-bit scalar-quantized vectors beyond;
     # the numbers behind it are in bench/results/), "flat", "hnsw", "hnswsq", "ivfsq", or "ivfpq".
     index_type: Literal["auto", "flat", "hnsw", "hnswsq", "ivfsq", "ivfpq"] = "auto"

@@ -16,7 +16,7 @@ import pytest
 
 from rag import Pipeline, Settings
 from rag.catalog import Catalog
-from rag.collection import CATALOG_FILE, Collection, check_name, list_documents
+from rag.collection import Collection, check_name, list_documents
 from rag.errors import (
     IndexCorruptError,
     IndexStaleError,
@@ -25,6 +25,7 @@ from rag.errors import (
     UnreadableDocumentError,
     UnsupportedFormatError,
 )
+from rag.store.local import CATALOG_FILE
 
 from .conftest import ROOT, FakeEmbedder
 
@@ -56,7 +57,7 @@ def test_a_new_collection_is_built_from_the_corpus_folder(fake_pipe: Pipeline, s
     again = Pipeline.load(settings, embedder=FakeEmbedder())
     assert again.stored.chunks == fake_pipe.stored.chunks and again.stored.sentences == fake_pipe.stored.sentences
     assert again.stored.generation == 1
-    infos = {i.name: i for i in list_documents(settings.index_dir)}
+    infos = {i.name: i for i in list_documents(settings)}
     assert infos["zh.md"].language == "zh" and infos["zh.md"].format == "markdown" and infos["zh.md"].source == "folder"
     assert infos["en.txt"].chunks == sum(c.doc == "en.txt" for c in fake_pipe.stored.chunks)
 

@@ -58,7 +58,7 @@ def test_a_corpus_with_no_text_is_a_clear_error_and_saves_nothing(tmp_path: Path
     config = Settings(corpus_dir=folder, index_dir=tmp_path / "index", cache_dir=shared_cache)
     with pytest.raises(CorpusError, match=r"nothing to index in .*2 skipped \(blank.txt, spaces.md\)"):
         Pipeline.load(config, embedder=FakeEmbedder())
-    assert list_documents(tmp_path / "index") == []
+    assert list_documents(Settings(index_dir=tmp_path / "index")) == []
 
 
 def test_embedding_logs_progress_when_not_in_a_terminal(

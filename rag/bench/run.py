@@ -14,6 +14,7 @@ from rag.bench.baseline import bench_langchain, evidence_recall
 from rag.bench.build import bench_build
 from rag.bench.corpus import grow_corpus
 from rag.bench.latency import bench_http, bench_queries, corpus_env
+from rag.bench.milvus import bench_milvus_quality, bench_milvus_scale
 from rag.bench.queries import bench_query_engines
 from rag.bench.report import write_report
 from rag.bench.scale import bench_index_types, sample_like
@@ -41,13 +42,27 @@ class Plan:
     cli_runs: int
     large_backends: tuple[str, ...]
     engines_on_all: bool  # query engines compared on both eval corpora (else on the questions about `seed_files`)
+    milvus_sizes: tuple[int, ...]
     scale: tuple[tuple[int, tuple[str, ...]], ...]  # (vectors, index types) per size
     scale_queries: int
     baseline_questions: int | None  # None: every dev question
 
 
 QUICK = Plan(
-    "quick", 2, 0, 30, (8,), 40, 30, 1, (), False, ((12_000, ("flat", "hnsw", "hnswsq", "ivfsq", "ivfpq")),), 50, 12
+    "quick",
+    2,
+    0,
+    30,
+    (8,),
+    40,
+    30,
+    1,
+    (),
+    False,
+    (2_000,),
+    ((12_000, ("flat", "hnsw", "hnswsq", "ivfsq", "ivfpq")),),
+    50,
+    12,
 )
 # At a million vectors only exact search and IVF-SQ8 are rebuilt each run; HNSW over SQ8 took eight minutes to
 # build there (NOTES.md has its figures), and HNSW on floats needs about 1.7 GiB.
@@ -64,6 +79,7 @@ FULL = Plan(
     3,
     (E5_SMALL,),
     True,
+    (10_000, 100_000),
     ((100_000, ("flat", "hnsw", "hnswsq", "ivfsq", "ivfpq")), (1_000_000, ("flat", "ivfsq"))),
     200,
     None,
@@ -104,6 +120,9 @@ def run(plan: Plan, out: Path, dataset: Path, work: Path) -> dict[str, Any]:
     results["latency"] = bench_queries(pipe, questions, plan.queries)
     every = [e for path in DATASETS for e in load_dataset(path, base.corpus_dir)] if plan.engines_on_all else examples
     results["query_engines"] = bench_query_engines(settings, _on(every, base, small), questions, plan.queries)
+    results["milvus"] = {
+        "quality": bench_milvus_quality(settings, _on(every, base, small), questions, plan.queries, work)
+    }
     results["http"] = bench_http(
         questions,
         plan.http_clients,
@@ -139,6 +158,9 @@ def run(plan: Plan, out: Path, dataset: Path, work: Path) -> dict[str, Any]:
         scale[str(n)] = bench_index_types(vectors, queries, list(kinds), settings)
         del vectors
     results["scale"] = scale
+    results["milvus"]["scale"] = bench_milvus_scale(
+        sample_like(real, max(plan.milvus_sizes), seed=3), queries, plan.milvus_sizes, work
+    )
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{plan.name}.json").write_text(json.dumps(results, indent=1) + "\n", "utf-8")

@@ -1,17 +1,29 @@
-"""Vector stores behind one protocol: vectors addressed by stable ids, searched by inner product.
+"""Where a collection lives: the `Store` (catalog and vectors, one generation at a time) and its `VectorIndex`es.
 
-The collection is the only caller that writes. A write goes to `for_write()`'s copy, so the index that readers
-hold never changes under them; the collection then persists the copy and publishes it with its catalog commit.
+- `faiss` (default, `rag.store.local`): a SQLite catalog and FAISS files in the index folder, one machine.
+- `milvus` (`rag.store.milvus`): everything in Milvus (milvus-lite's file, or a server or cluster by URI), so that
+  several replicas serve one collection and keep no state of their own.
+
+The collection is the only writer. A write is prepared by the collection (documents, chunks, sentences, raw and
+centred vectors) and handed to `Store.commit` in one piece; readers keep the generation they loaded until they
+load the next.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Protocol
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from rag.catalog import CatalogState, StoredDocument
+    from rag.centring import LanguageMeans
+
+TABLES = ("chunks", "sentences")
 
 
 class VectorIndex(Protocol):
@@ -41,20 +53,98 @@ class VectorIndex(Protocol):
         """An independent copy to apply a write to; this index stays as it is."""
         ...
 
-    def save(self, path: Path) -> None:
-        """Persist to `path` (written completely before it is renamed into place)."""
+
+@runtime_checkable
+class HybridIndex(Protocol):
+    """A vector index that also ranks by BM25 and fuses the lists itself (a server: Milvus)."""
+
+    def hybrid(self, vectors: np.ndarray, lexical: list[list[str]], k: int, rrf_k: int) -> dict[int, float]:
+        """Dense search per vector and BM25 per token list, fused by RRF: id → fused score, the best k."""
+        ...
+
+
+@dataclass(frozen=True)
+class IndexUpdate:
+    """How the centred vectors of one table change in a write.
+
+    `full`: `ids`/`vectors` are all of them (the means were recomputed). Otherwise `deleted` go and `ids`/`vectors`
+    are added.
+    """
+
+    ids: np.ndarray
+    vectors: np.ndarray
+    deleted: np.ndarray
+    full: bool
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One write, ready to store: the generation it makes, the meta, the documents added and the names removed."""
+
+    generation: int
+    meta: dict[str, Any]
+    add: list[StoredDocument]
+    remove: list[str]
+    updates: dict[str, IndexUpdate]
+
+
+class Store(Protocol):
+    """A collection's persistent state: the catalog of one committed generation and its searchable vectors."""
+
+    where: str
+
+    def generation(self) -> int:
+        """The committed generation (0 before the first write); cheap enough to check before every request."""
+        ...
+
+    def read(self) -> CatalogState:
+        """The committed generation, whole (documents with their text, chunks, sentences, meta)."""
+        ...
+
+    def raw_vectors(self, table: str) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and raw (not centred) vectors of every chunk or sentence of the committed generation."""
+        ...
+
+    def indexes(
+        self, state: CatalogState, means: LanguageMeans, settings: Settings, dim: int
+    ) -> tuple[VectorIndex, VectorIndex, bool]:
+        """The searchable chunk and sentence vectors of `state`, and whether they had to be rebuilt."""
+        ...
+
+    def lock(self) -> AbstractContextManager[None]:
+        """Exclusive for the one writer, across processes."""
+        ...
+
+    def commit(self, change: Commit, base: tuple[VectorIndex, VectorIndex]) -> None:
+        """Make `change` the committed generation; readers see the one before until it is done."""
+        ...
+
+    def skipped(self) -> dict[str, tuple[int, float, str]]:
+        """Corpus folder files that could not be read: name → (size, mtime, why)."""
+        ...
+
+    def set_skipped(self, skipped: dict[str, tuple[int, float, str]]) -> None:
+        """Replace the record of unreadable folder files."""
+        ...
+
+    def reset(self) -> str:
+        """Set an unreadable catalog aside so that a rebuild can start afresh; where it went."""
         ...
 
 
 def new_vector_index(settings: Settings, ids: np.ndarray, vectors: np.ndarray) -> VectorIndex:
-    """A new index of the configured store (`RAG_VECTOR_STORE`) holding `vectors` under `ids`."""
+    """A new in-memory FAISS index of the configured type holding `vectors` under `ids`."""
     from rag.store.faiss_index import FaissIndex
 
     return FaissIndex.build(ids, vectors, settings)
 
 
-def load_vector_index(settings: Settings, path: Path) -> VectorIndex:
-    """An index saved by `VectorIndex.save`."""
-    from rag.store.faiss_index import FaissIndex
+def open_store(settings: Settings) -> Store:
+    """The store `RAG_VECTOR_STORE` names."""
+    if settings.vector_store == "milvus":
+        from rag.store.milvus import MilvusStore
 
-    return FaissIndex.load(path, settings)
+        return MilvusStore(settings)
+    from rag.store.local import LocalStore
+
+    return LocalStore(settings)

@@ -73,6 +73,9 @@ def test_quick_bench_runs_and_reports(tmp_path: Path) -> None:
     assert r["http"]["cli"]["warm_s"] > 0 and r["http"]["cli"]["cold_s"] > 0
     engines = r["query_engines"]
     assert set(engines["recall_delta"]) <= {"tune", "test"} and engines["auto"]["embed_ms"]["n"] == 30
+    milvus = r["milvus"]
+    assert set(milvus["quality"]["recall_delta"]) <= {"tune", "test"} and milvus["quality"]["search_p50_ratio"] > 0
+    assert 0 < milvus["scale"]["2000"]["flat"]["recall@10"] <= 1
     assert r["writes"]["pdf"]["pages"] == 10 and r["writes"]["pdf_found_on_page"] == 7 and r["writes"]["deleted_gone"]
     assert 0 <= r["side_by_side"]["ours"]["recall@5"] <= 1 and 0 <= r["side_by_side"]["langchain"]["recall@5"] <= 1
     scale = r["scale"]["12000"]

@@ -10,8 +10,8 @@ import pytest
 
 from rag.errors import InputError
 from rag.settings import Settings
-from rag.store import VectorIndex, load_vector_index, new_vector_index
-from rag.store.faiss_index import resolve_index_type
+from rag.store import VectorIndex, new_vector_index
+from rag.store.faiss_index import FaissIndex, resolve_index_type
 
 DIM = 16
 Factory = Callable[[np.ndarray, np.ndarray], VectorIndex]
@@ -38,7 +38,7 @@ def backend(request: pytest.FixtureRequest) -> tuple[Factory, Loader]:
         index.delete(np.setdiff1d(IDS, ids))
         return index
 
-    return make, lambda path: load_vector_index(settings, path)
+    return make, lambda path: FaissIndex.load(path, settings)
 
 
 def top1(index: VectorIndex, queries: np.ndarray) -> list[int]:

@@ -1,0 +1,74 @@
+"""Copy a collection from one store to another (`rag migrate --to milvus`) without re-embedding anything.
+
+Documents, their text, chunks with their tokens, sentences, raw vectors, language means and manifest move as they
+are; the centred vectors are made again from the raw ones and the same means. The copy replaces what the target
+held, in one commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from rag.catalog import CatalogState, StoredDocument
+from rag.centring import LanguageMeans, centre
+from rag.errors import CorpusError
+from rag.settings import Settings
+from rag.store import Commit, IndexUpdate, Store, new_vector_index, open_store
+
+log = logging.getLogger(__name__)
+
+
+def _documents(state: CatalogState, raw: dict[str, dict[int, np.ndarray]], dim: int) -> list[StoredDocument]:
+    out = []
+    for record in state.documents:
+        pairs = [(c, t) for c, t in zip(state.chunks, state.chunk_tokens, strict=True) if c.doc == record.name]
+        sentences = [s for s in state.sentences if s.doc == record.name]
+        chunk_vectors = np.asarray([raw["chunks"][c.id] for c, _ in pairs], np.float32).reshape(len(pairs), dim)
+        sentence_vectors = np.asarray([raw["sentences"][s.id] for s in sentences], np.float32).reshape(-1, dim)
+        out.append(
+            StoredDocument(
+                record, [c for c, _ in pairs], [t for _, t in pairs], chunk_vectors, sentences, sentence_vectors
+            )
+        )
+    return out
+
+
+def copy_collection(source: Store, target: Store, settings: Settings) -> int:
+    """Make `target` hold what `source` holds; the number of documents copied."""
+    state = source.read()
+    if state.generation == 0 or not state.documents:
+        raise CorpusError(f"{source.where} holds no collection to copy; build it first with `rag index`")
+    raw: dict[str, dict[int, np.ndarray]] = {}
+    for table in ("chunks", "sentences"):
+        ids, vectors = source.raw_vectors(table)
+        raw[table] = dict(zip(ids.tolist(), vectors, strict=True))
+    dim = len(next(iter(raw["chunks"].values())))
+    means = LanguageMeans(**state.meta["means"]) if "means" in state.meta else None
+    updates = {}
+    none = np.zeros(0, np.int64)
+    for table, rows, mode in (("chunks", state.chunks, "passage"), ("sentences", state.sentences, "sentence")):
+        vectors = np.asarray([raw[table][r.id] for r in rows], np.float32).reshape(len(rows), dim)
+        if settings.center_embeddings and means is not None:
+            vectors = centre(vectors, [r.language for r in rows], getattr(means, mode))
+        updates[table] = IndexUpdate(np.asarray([r.id for r in rows], np.int64), vectors, none, full=True)
+    meta: dict[str, Any] = {k: state.meta[k] for k in ("manifest", "means", "means_info") if k in state.meta}
+    documents = _documents(state, raw, dim)
+    empty = new_vector_index(settings, none, np.zeros((0, dim), np.float32))
+    with target.lock():
+        before = target.read() if target.generation() else None
+        remove = [r.name for r in before.documents] if before else []
+        change = Commit(target.generation() + 1, meta, documents, remove, updates)
+        target.commit(change, (empty, empty))
+    log.info("copied %d documents from %s to %s", len(documents), source.where, target.where)
+    return len(documents)
+
+
+def migrate(settings: Settings, to: str) -> tuple[int, str]:
+    """Copy the configured collection (its store, `settings.vector_store`) into the `to` store; (documents, where)."""
+    if to == settings.vector_store:
+        raise CorpusError(f"the collection is already in {to}; set RAG_VECTOR_STORE to the store to copy from")
+    target = open_store(settings.model_copy(update={"vector_store": to}))
+    return copy_collection(open_store(settings), target, settings), target.where

@@ -1,0 +1,126 @@
+"""The contract every `Store` must pass, run on the embedded store (SQLite + FAISS) and on Milvus (milvus-lite).
+
+Through the collection and the pipeline, as users reach them: writes are searchable on return and survive a
+reopen, a write that fails leaves the state before, readers keep their generation until they load the next, and
+both stores rank the same collection alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag import Pipeline, Settings
+from rag.collection import Collection
+from rag.errors import RagError
+from rag.migrate import migrate
+
+from ..conftest import FakeEmbedder
+
+AIIB = b"The Asian Infrastructure Investment Bank opened in Beijing in 2016 with 57 founding members."
+QUESTIONS = [
+    "When was the Silk Road Fund set up?",
+    "How many projects did the bank approve?",
+    "亚投行是哪一年开业的？",
+    "中国什么时候加入世界贸易组织？",
+    "trade growth last year",
+]
+
+
+@pytest.fixture(params=["faiss", "milvus"])
+def store_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    return settings.model_copy(update={"vector_store": request.param})
+
+
+def load(settings: Settings) -> Pipeline:
+    return Pipeline.load(settings, embedder=FakeEmbedder())
+
+
+def docs_found(pipe: Pipeline, query: str) -> set[str]:
+    return {h.doc for h in pipe.search(query, 5)}
+
+
+def test_writes_are_searchable_on_return_and_survive_a_reopen(store_settings: Settings) -> None:
+    pipe = load(store_settings)
+    assert sorted(pipe.documents) == ["en.txt", "zh.md"]
+    info, changed = pipe.add_document(AIIB, "aiib.txt")
+    assert changed and info.chunks == 1 and "aiib.txt" in docs_found(pipe, "founding members of the bank")
+    assert pipe.add_document(AIIB, "aiib.txt")[1] is False
+    pipe.add_document(b"The bank later grew to over 100 members.", "aiib.txt")
+    assert "Beijing" not in pipe.documents["aiib.txt"].text
+    reopened = load(store_settings.model_copy(update={"corpus_dir": store_settings.corpus_dir}))
+    assert reopened.stored.generation == pipe.stored.generation
+    assert [c.id for c in reopened.stored.chunks] == [c.id for c in pipe.stored.chunks]
+    assert reopened.documents["aiib.txt"].text == "The bank later grew to over 100 members."
+    reopened.remove_documents(["aiib.txt"])
+    assert "aiib.txt" not in docs_found(reopened, "bank members") and "aiib.txt" not in reopened.documents
+    answer = reopened.ask("When was the Silk Road Fund set up?")
+    assert all(reopened.documents[c.doc].text[c.start : c.end] == c.text for c in answer.citations)
+
+
+def test_readers_keep_their_generation_until_they_load_the_next(store_settings: Settings) -> None:
+    pipe = load(store_settings)
+    before = pipe.collection.snapshot()
+    other = Collection(store_settings, FakeEmbedder())
+    other.add_bytes(AIIB, "aiib.txt")
+    assert "aiib.txt" not in before.documents
+    ids = {int(i) for i in before.vectors.search(FakeEmbedder().encode_queries(["founding members"]), 10)[1][0]}
+    assert ids <= {c.id for c in before.chunks} | {-1}
+    after = Collection(store_settings, FakeEmbedder()).snapshot()
+    assert "aiib.txt" in after.documents and after.generation == before.generation + 1
+
+
+def test_a_write_that_fails_leaves_the_state_before_and_the_next_one_cleans_up(
+    store_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipe = load(store_settings)
+    before = (pipe.stored.generation, sorted(pipe.documents), len(pipe.stored.chunks))
+    collection = pipe.collection
+    real_commit = collection.store.commit
+
+    def failing(change: object, base: object) -> None:
+        raise RagError("the store went away mid-write")
+
+    monkeypatch.setattr(collection.store, "commit", failing)
+    with pytest.raises(RagError, match="went away"):
+        pipe.add_document(AIIB, "aiib.txt")
+    monkeypatch.setattr(collection.store, "commit", real_commit)
+    fresh = load(store_settings)
+    assert (fresh.stored.generation, sorted(fresh.documents), len(fresh.stored.chunks)) == before
+    fresh.add_document(b"Trade corridors link ports and railways.", "corridors.txt")
+    assert "corridors.txt" in docs_found(fresh, "ports and railways")
+
+
+def test_both_stores_rank_a_collection_alike(settings: Settings, tmp_path: Path) -> None:
+    pipes = {
+        store: load(settings.model_copy(update={"vector_store": store, "index_dir": tmp_path / store}))
+        for store in ("faiss", "milvus")
+    }
+    for pipe in pipes.values():
+        pipe.add_document(AIIB, "aiib.txt")
+    for question in QUESTIONS:
+        faiss, milvus = (pipes[s].search(question, 5) for s in ("faiss", "milvus"))
+        assert [(h.doc, h.start) for h in faiss] == [(h.doc, h.start) for h in milvus], question
+        assert [h.score for h in faiss] == pytest.approx([h.score for h in milvus], abs=1e-5)
+        assert pipes["faiss"].ask(question).text == pipes["milvus"].ask(question).text
+
+
+def test_a_collection_moves_to_milvus_without_re_embedding(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = load(settings)
+    source.add_document(AIIB, "aiib.txt")
+    count, where = migrate(settings, "milvus")
+    assert count == 3 and "milvus.db" in where
+
+    def no_model(*args: object) -> np.ndarray:
+        raise AssertionError("migrating must not embed")
+
+    monkeypatch.setattr(FakeEmbedder, "encode_passages", no_model)
+    copied = Pipeline.load(settings.model_copy(update={"vector_store": "milvus"}), embedder=FakeEmbedder(), sync=False)
+    assert sorted(copied.documents) == sorted(source.documents)
+    assert [c.id for c in copied.stored.chunks] == [c.id for c in source.stored.chunks]
+    for question in QUESTIONS:
+        assert [(h.doc, h.start) for h in copied.search(question, 5)] == [
+            (h.doc, h.start) for h in source.search(question, 5)
+        ]
