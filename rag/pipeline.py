@@ -1,7 +1,9 @@
 """Wire the stages together: a collection snapshot → retriever → assessor → composer, renewed after each write.
 
-Every request reads the current `State` once; a write (here, or by another process) commits a new generation,
-and the next request loads it while requests already running finish on the state they started with.
+Every request reads the current `State` once; a write (here, by another process, or by another replica of a
+Milvus store) commits a new generation, and the next request loads it while requests already running finish on
+the state they started with. Answers come whole (`ask`) or as they are written (`ask_stream`); a conversation's
+last turn is first made to stand on its own (`chat_stream`, through the LLM when one is configured).
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ import re
 from collections.abc import Iterator
 
 from rag.answer.assess import Assessment, Assessor
-from rag.answer.select import score
-from rag.data import Answer, AnswerSentence, Citation, Document
+from rag.answer.select import citation
+from rag.data import Answer, AnswerSentence, Document
 from rag.errors import InputError
 from rag.retrieval import Retrieval
 
@@ -82,9 +82,7 @@ class ExtractiveComposer:
         citations, sentences = [], []
         for n, p in enumerate(ordered, start=1):
             s = p.sentence
-            source = self.documents[s.doc].text[s.start : s.end]
-            weight = round(score(a.question, p, self.assessor.weights), 4)
-            citations.append(Citation(n, s.doc, s.start, s.end, source, weight, s.page))
+            citations.append(citation(n, p, a.question, self.assessor.weights, self.documents))
             sentences.append(AnswerSentence(f"{s.text} [{n}]", (n,)))
             parts.append(sentences[-1].text)
         text = ("" if lang == "zh" else " ").join(parts)

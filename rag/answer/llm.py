@@ -19,8 +19,8 @@ from rag.answer.assess import Assessment, Assessor
 from rag.answer.extractive import ExtractiveComposer
 from rag.answer.markers import MarkerRewriter, answer_sentences, grounded_share
 from rag.answer.prompt import NOT_FOUND, Source, choose_sources, messages
-from rag.answer.select import score
-from rag.data import Answer, Citation, Document
+from rag.answer.select import citation
+from rag.data import Answer, Document
 from rag.llm import ChatModel, LLMUnavailableError, RateLimitedLog
 from rag.retrieval import Retrieval
 from rag.settings import Settings
@@ -124,11 +124,7 @@ class LLMComposer:
             return self.extractive.render(a, retrieval, UNCITED)
         citations = []
         for n, m in sorted(rewriter.mapping.items(), key=lambda item: item[1]):
-            cand = sources[n - 1].candidate
-            sent = cand.sentence
-            weight = round(score(a.question, cand, self.assessor.weights), 4)
-            span = self.documents[sent.doc].text[sent.start : sent.end]
-            citations.append(Citation(m, sent.doc, sent.start, sent.end, span, weight, sent.page))
+            citations.append(citation(m, sources[n - 1].candidate, a.question, self.assessor.weights, self.documents))
         sentences = answer_sentences(text)
         return Answer(
             retrieval.query,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from rag.answer.evidence import Candidate
 from rag.answer.question import Question
+from rag.data import Citation, Document
 from rag.settings import Settings
 
 
@@ -42,6 +43,15 @@ class SelectionWeights:
 def score(question: Question, c: Candidate, w: SelectionWeights) -> float:
     """How well one candidate answers the question on its own."""
     return c.semantic + w.lexical * c.lexical - w.rank_penalty * c.rank
+
+
+def citation(
+    n: int, cand: Candidate, question: Question, w: SelectionWeights, documents: dict[str, Document]
+) -> Citation:
+    """The citation `[n]` for a candidate: the exact span of its sentence, scored as selection scores it."""
+    s = cand.sentence
+    span = documents[s.doc].text[s.start : s.end]
+    return Citation(n, s.doc, s.start, s.end, span, round(score(question, cand, w), 4), s.page)
 
 
 def select(question: Question, candidates: list[Candidate], w: SelectionWeights) -> list[Candidate]:
