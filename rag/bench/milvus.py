@@ -141,6 +141,7 @@ def bench_milvus_scale(vectors: np.ndarray, queries: np.ndarray, sizes: tuple[in
                 for i in range(0, n, 5000):
                     rows = [{"id": j, "vector": data[j].tolist()} for j in range(i, min(n, i + 5000))]
                     client.insert(name, rows)
+                client.flush(name)
                 client.create_index(name, index, sync=False)
                 client.load_collection(name)
                 client.search(name, data=[queries[0].tolist()], anns_field="vector", limit=K)

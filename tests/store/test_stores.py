@@ -103,7 +103,9 @@ def test_both_stores_rank_a_collection_alike(settings: Settings, tmp_path: Path)
     for question in QUESTIONS:
         faiss, milvus = (pipes[s].search(question, 5) for s in ("faiss", "milvus"))
         assert [(h.doc, h.start) for h in faiss] == [(h.doc, h.start) for h in milvus], question
-        assert [h.score for h in faiss] == pytest.approx([h.score for h in milvus], abs=1e-5)
+        # milvus-lite scores BM25 with each segment's own IDF (a TODO in its code; Milvus merges them), and each
+        # write seals a segment: a near tie in its BM25 list may swap, moving a fused score by about 1/60².
+        assert [h.score for h in faiss] == pytest.approx([h.score for h in milvus], abs=5e-4)
         assert pipes["faiss"].ask(question).text == pipes["milvus"].ask(question).text
 
 
