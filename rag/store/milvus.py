@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -56,6 +57,8 @@ LEASE_WAIT_S = 300.0
 # How long a replica trusts the committed generation it last read before asking again.
 GENERATION_TTL_S = 1.0
 TABLES = ("chunks", "sentences")
+# Several vector fields in a collection, BM25 functions and hybrid search came with Milvus 2.4 and 2.5.
+MIN_SERVER = (2, 5)
 INDEX_TYPES = {"auto": "FLAT", "flat": "FLAT", "hnsw": "HNSW", "hnswsq": "HNSW", "ivfsq": "IVF_SQ8", "ivfpq": "IVF_PQ"}
 
 
@@ -84,6 +87,17 @@ def _parts(text: str, limit: int = FIELD_BYTES) -> list[str]:
         out.append(data[at:end].decode("utf-8"))
         at = end
     return out or [""]
+
+
+def check_server(version: str, where: str) -> None:
+    """Refuse a Milvus server older than `MIN_SERVER` before anything is created on it."""
+    found = re.match(r"v?(\d+)\.(\d+)\.", version)
+    if found and (int(found[1]), int(found[2])) < MIN_SERVER:
+        need = ".".join(map(str, MIN_SERVER))
+        raise MilvusError(
+            f"Milvus {version} at {where} is too old: this store needs Milvus {need} or later "
+            "(several vector fields per collection, BM25 functions, hybrid search)"
+        )
 
 
 def connect(settings: Settings) -> MilvusClient:
@@ -124,7 +138,9 @@ class MilvusStore:
         self._mutex = threading.Lock()
         self._generation: tuple[float, int] | None = None
         self._ready = False
-        self.lite = str(self._call(self.client.get_server_version)).startswith("milvus_lite")
+        version = str(self._call(self.client.get_server_version))
+        self.lite = version.startswith("milvus_lite")
+        check_server(version, self.where)
 
     # collections
 
