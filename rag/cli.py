@@ -34,12 +34,22 @@ Datasets = Annotated[
     typer.Option("--dataset", help="JSONL dataset; repeat for several (default: seeds and debian)."),
 ]
 
+Ablation = Annotated[
+    bool,
+    typer.Option(
+        help="Also ask every answerable question of a corpus copy with its evidence cut out (near misses by "
+        "ablation; the copies are indexed once and cached)."
+    ),
+]
 
-def _examples(datasets: list[Path] | None, corpus_dir: Path) -> tuple[list[Path], list[Any]]:
+
+def _examples(datasets: list[Path] | None, settings: Settings, ablation: bool = False) -> tuple[list[Path], list[Any]]:
     from rag.eval import load_dataset
+    from rag.eval.ablation import near_misses
 
     paths = datasets or DEFAULT_DATASETS
-    return paths, [ex for path in paths for ex in load_dataset(path, corpus_dir)]
+    examples = [ex for path in paths for ex in load_dataset(path, settings.corpus_dir)]
+    return paths, examples + near_misses(settings, examples) if ablation else examples
 
 
 def _settings(corpus: Path | None = None, **extra: Any) -> Settings:
@@ -365,6 +375,7 @@ def evaluate_cmd(
     corpus: Corpus = None,
     top_k: TopK = None,
     composer: Composer = None,
+    ablation: Ablation = True,
 ) -> None:
     """Run the dataset, print metrics, and exit 1 when a gated metric regressed against the baseline."""
     if ctx.invoked_subcommand is not None:
@@ -374,7 +385,7 @@ def evaluate_cmd(
     from rag.eval.report import render_html, table
 
     settings = _settings(corpus, top_k=top_k, composer=composer)
-    paths, examples = _examples(dataset, settings.corpus_dir)
+    paths, examples = _examples(dataset, settings, ablation)
     report = evaluate_suite(settings, examples, dataset=" + ".join(map(str, paths)))
     typer.echo(table(report))
     gate = None
@@ -404,12 +415,13 @@ def calibrate_cmd(
     dataset: Datasets = None,
     out: Annotated[Path, typer.Option(help="Model file to write.")] = Path("rag/answer/answerability.json"),
     corpus: Corpus = None,
+    ablation: Ablation = True,
 ) -> None:
     """Fit the answerability model on the tune split (cross-validated) and write its coefficients as JSON."""
     from rag.eval.calibrate import calibrate
 
     settings = _settings(corpus)
-    paths, examples = _examples(dataset, settings.corpus_dir)
+    paths, examples = _examples(dataset, settings, ablation)
     model = calibrate(settings, examples, out, [str(p) for p in paths])
     typer.echo(json.dumps(model, indent=1, ensure_ascii=False))
     typer.echo(f"answerability model written to {out}")

@@ -44,7 +44,7 @@ ASKS_YEAR = re.compile(
 )
 ASKS_QUANTITY = re.compile(
     r"\b(how many|how much|what percentage|what share|by what percentage|what rate|what interest|how large)\b"
-    r"|多少|几个|几款|几项|几家|比例|比重|份额|利率|百分之几",
+    r"|多少|(?<![哪第])几[个款项家]|比例|比重|份额|利率|百分之几",
     re.I,
 )
 ANSWER_TYPES = {"year": YEAR, "quantity": QUANTITY}

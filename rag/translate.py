@@ -120,6 +120,19 @@ class Dictionary:
                 i += 1
         return [" ".join(parts)] if parts else []
 
+    def compositions(self, word: str, limit: int = 4) -> list[tuple[str, str]]:
+        """Gloss pairs of an unlisted compound read as a listed word and a listed rest (经济带 → economic, belt).
+
+        The rest may be one character: a compound's last character is often its head noun (带, 区, 法).
+        """
+        if word in self.zh_en or len(word) < 3:
+            return []
+        for cut in range(len(word) - 1, 1, -1):
+            head, rest = word[:cut], word[cut:]
+            if head in self.zh_en and rest in self.zh_en:
+                return [(a, b) for a in self.zh_en[head][:limit] for b in self.zh_en[rest][:limit]]
+        return []
+
     def headwords(self, phrases: list[str], known: Known, limit: int = 3) -> list[str]:
         """Chinese words glossed exactly as one of `phrases`: those the corpus has first, then the most frequent."""
         # A single character matches inside too many unrelated words to stand for an English word.

@@ -13,6 +13,10 @@ def test_asked_type() -> None:
     assert asked_type("What share of world GDP do the BRICS hold?") == "quantity"
     assert asked_type("有多少国家和地区加入？") == "quantity"
     assert asked_type("What is hard connectivity?") is None
+    # 哪几 asks which ones, 第几 a rank: neither is answered by a count.
+    assert asked_type("中国有几个项目？") == "quantity"
+    assert asked_type("一带一路眼下在朝哪几个方向深化？") is None
+    assert asked_type("中国的投票权升到了第几位？") is None
 
 
 def test_quantity_ignores_ordinals_and_a() -> None:

@@ -37,3 +37,9 @@ def test_english_phrases_get_chinese_headwords_preferring_the_corpus(d: Dictiona
     cities = translate("How many cities?", "en", 24, lambda w: w in known, d)
     assert cities.terms["cities"][0] == "城市"
     assert all(len(w) > 1 for ws in cities.terms.values() for w in ws)
+
+
+def test_an_unlisted_compound_is_read_from_its_parts(d: Dictionary) -> None:
+    # 经济带 is not in CC-CEDICT; its parts are: "Economic Belt" must count as a mention of it.
+    assert ("economic", "belt") in d.compositions("经济带")
+    assert d.compositions("经济") == [] and d.compositions("丝绸之路") == []

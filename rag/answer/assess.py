@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from rag.answer.decide import Answerability, Decision, Features, features
 from rag.answer.evidence import Candidate, EvidenceFinder
 from rag.answer.question import Question, QuestionAnalyzer
-from rag.answer.select import SelectionWeights, select
+from rag.answer.select import SelectionWeights, score, select
 from rag.data import Document
 from rag.lexical import LexicalIndex
 from rag.retrieval import Retrieval, Retriever
@@ -45,6 +45,8 @@ class Assessor:
         question = self.analyzer.analyze(retrieval)
         candidates = self.finder.candidates(question, retrieval)
         picked = select(question, candidates, self.weights)
-        signals, heaviest = features(question, picked)
-        decision = self.model.decide(question, signals, heaviest, bool(picked))
+        scores = sorted((score(question, c, self.weights) for c in candidates), reverse=True)
+        signals, heaviest = features(question, picked, scores)
+        typed = any(question.has_asked_type(p.text) for p in picked)
+        decision = self.model.decide(question, signals, heaviest, bool(picked), typed)
         return Assessment(question, candidates, picked, signals, decision)

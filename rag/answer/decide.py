@@ -1,16 +1,19 @@
 """Answerability as one calibrated decision: a logistic model over a few signals, coefficients in JSON.
 
-The signals, computed from the selected sentences:
-- `semantic`: their best centred similarity to the question;
-- `coverage`: the share of the question's concepts they mention together;
-- `rank`: 1 / (1 + rank of the passage the best of them comes from);
-- `type_missing`: 1 when a year or a quantity is asked and none of them holds one (for "how many X", a number
-  next to X);
-- `missing_concept`: the weight share of the heaviest question concept none of them mentions.
+The signals read the best sentence (the first selected) against the rest, and the selection as a whole:
+- `score`: the best sentence's selection score (centred similarity + lexical evidence − rank cost);
+- `own_coverage`: the share of the question's concepts the best sentence mentions on its own;
+- `margin`: how far the best sentence scores above the next candidate (an answer stands out from its
+  neighbours; when the fact is missing, several sentences on the topic score alike);
+- `type_found`: 1 unless a year or a quantity is asked and the best sentence holds none (for "how many X",
+  a number next to X);
+- `missing_concept`: the weight share of the heaviest question concept none of the selected sentences mentions.
 
-Raw similarity alone cannot decide: near misses (the topic is there, the one fact asked is not) score as high
-as answerable questions. The coefficients and the threshold are fitted on the tune split by
-`rag eval calibrate` (cross-validated); the file records how.
+Similarity alone cannot decide: near misses (the topic is there, the one fact asked is not) score almost as
+high as answerable questions. The model is fitted on the tune split, near misses by ablation included (every
+answerable question asked again with its evidence cut out), by `rag eval calibrate`, cross-validated; the file
+records how. Token alignment through the encoder's own token states was measured as a further signal and did
+no better than `score` (README, answerability).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from rag.answer.evidence import Candidate
 from rag.answer.question import Concept, Question
 from rag.errors import ModelError
 
-FEATURES = ("semantic", "coverage", "rank", "type_missing", "missing_concept")
+FEATURES = ("score", "own_coverage", "margin", "type_found", "missing_concept")
 DEFAULT_MODEL = Path(__file__).with_name("answerability.json")
 TYPE_NAMES = {
     "en": {"year": "year or date", "quantity": "number"},
@@ -51,10 +54,10 @@ REASONS = {
 class Features:
     """The signals the decision reads, in the order of `FEATURES`."""
 
-    semantic: float
-    coverage: float
-    rank: float
-    type_missing: float
+    score: float
+    own_coverage: float
+    margin: float
+    type_found: float
     missing_concept: float
 
     def values(self) -> list[float]:
@@ -71,21 +74,24 @@ class Decision:
     reason: str
 
 
-def features(question: Question, picked: list[Candidate]) -> tuple[Features, Concept | None]:
-    """The decision's signals for the selected sentences, and the heaviest concept they do not mention."""
+def features(question: Question, picked: list[Candidate], scores: list[float]) -> tuple[Features, Concept | None]:
+    """The decision's signals for the selected sentences, and the heaviest concept they do not mention.
+
+    `scores` are the selection scores of all candidates, best first (so `scores[0]` is the first pick's).
+    """
     if not picked:
-        return Features(0.0, 0.0, 0.0, float(question.asked is not None), 1.0), None
-    texts = [p.text for p in picked]
-    mentioned = set(question.mentioned(texts))
+        return Features(0.0, 0.0, 0.0, float(question.asked is None), 1.0), None
+    best = picked[0].text
+    mentioned = set(question.mentioned([p.text for p in picked]))
     missing = [c for c in question.concepts if c not in mentioned]
     heaviest = max(missing, key=lambda c: c.weight, default=None)
     total = sum(c.weight for c in question.concepts)
     return (
         Features(
-            semantic=max(p.semantic for p in picked),
-            coverage=sum(c.weight for c in question.concepts if c in mentioned) / total if total else 0.0,
-            rank=1.0 / (1 + picked[0].rank),
-            type_missing=float(not any(question.has_asked_type(t) for t in texts)),
+            score=scores[0],
+            own_coverage=question.coverage([best]),
+            margin=scores[0] - scores[1] if len(scores) > 1 else scores[0],
+            type_found=float(question.has_asked_type(best)),
             missing_concept=heaviest.weight / total if heaviest and total else 0.0,
         ),
         heaviest,
@@ -121,15 +127,21 @@ class Answerability:
         z = self.intercept + sum(w * x for w, x in zip(self.weights, f.values(), strict=True))
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
-    def decide(self, question: Question, f: Features, heaviest: Concept | None, any_evidence: bool) -> Decision:
-        """Answer when the confidence reaches the threshold; otherwise say what was missing."""
+    def decide(
+        self, question: Question, f: Features, heaviest: Concept | None, any_evidence: bool, typed: bool = True
+    ) -> Decision:
+        """Answer when the confidence reaches the threshold; otherwise say what was missing.
+
+        `typed` is whether any selected sentence holds the kind of fact asked: a year or a count that none of
+        them states cannot be quoted, however close the topic, so without it the answer is always a refusal.
+        """
         p = self.confidence(f)
-        if any_evidence and p >= self.threshold:
+        if any_evidence and typed and p >= self.threshold:
             return Decision(True, round(p, 4), "")
         words = REASONS[question.language]
         if not any_evidence:
             reason = words["nothing"]
-        elif f.type_missing and question.asked:
+        elif (not typed or not f.type_found) and question.asked:
             reason = words["type"].format(what=TYPE_NAMES[question.language][question.asked])
         elif heaviest is not None and f.missing_concept > 0:
             reason = words["concept"].format(what=heaviest.word)

@@ -164,6 +164,9 @@ class QuestionAnalyzer:
             subs: set[str] = set()
             if CJK_RUN.match(word) or TECHNICAL.fullmatch(word):
                 subs.add(word)
+                for parts in self.dictionary.compositions(word):
+                    if group := frozenset(stem(x) for p in parts for x in WORD.findall(p.lower()) if x not in EN_STOP):
+                        groups.add(group)
             else:
                 groups.add(frozenset({stem(word)}))
                 subs.update(self.acronyms.get(word, ()))

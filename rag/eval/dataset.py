@@ -46,6 +46,7 @@ class Example:
     split: str = "tune"
     corpus: Path | None = None
     near_miss: bool = False
+    ablated: bool = False  # a near miss made by cutting an answerable question's evidence out of its corpus
 
     @property
     def answerable(self) -> bool:

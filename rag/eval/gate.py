@@ -27,6 +27,7 @@ DEFAULT_TOLERANCES = {
     "key_facts": 0.05,
     "faithfulness": 0.05,
     "abstention": 0.08,
+    "ablation_refusal": 0.08,
     "false_abstention": 0.05,
 }
 BASELINE_FORMAT = 2
@@ -35,7 +36,7 @@ BASELINE_FORMAT = 2
 def question_checks(q: QuestionResult) -> dict[str, bool]:
     """The per-question checks that the gated metrics add up."""
     if not q.answerable:
-        return {"abstention": q.abstained}
+        return {"ablation_refusal" if q.ablated else "abstention": q.abstained}
     return {
         "recall@10": all(r is not None and r <= 10 for r in q.evidence_found_at),
         "evidence_cited": all(q.evidence_cited),

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from rag.data import Answer, Hit
+from rag.eval.ablation import SUFFIX, source_name
 from rag.eval.dataset import SPLITS, Evidence, Example, has_fact
 from rag.eval.faithfulness import check_answer, citation_precision
 from rag.ingest import read_path
@@ -52,6 +53,7 @@ class QuestionResult:
     reason: str = ""
     composer: str = "extractive"
     warning: str = ""
+    ablated: bool = False
     evidence_found_at: list[int | None] = field(default_factory=list)
     evidence_cited: list[bool] = field(default_factory=list)
     citations_exact: int = 0
@@ -147,7 +149,7 @@ def score_question(
     """Measure one answer against its example."""
     s = pipe.settings
     res = QuestionResult(ex.id, ex.lang, ex.kind, ex.question, answer.text, answer.abstained, latency_ms)
-    res.split, res.corpus = ex.split, _corpus_name(ex.corpus)
+    res.split, res.corpus, res.ablated = ex.split, _corpus_name(ex.corpus), ex.ablated
     res.confidence, res.reason = answer.confidence, answer.reason
     res.composer, res.warning = answer.composer, answer.warning
     res.retrieved = [_span(h.doc, h.start, h.end, h.text) for h in answer.passages]
@@ -193,7 +195,7 @@ def _ratio(num: float, den: float) -> float:
 
 
 def _corpus_name(folder: Path | None) -> str:
-    return folder.name if folder is not None else ""
+    return source_name(folder) if folder is not None else ""
 
 
 def auroc(scores: list[float], labels: list[bool]) -> float:
@@ -209,7 +211,8 @@ def auroc(scores: list[float], labels: list[bool]) -> float:
 def aggregate(results: list[QuestionResult]) -> dict[str, float]:
     """The metrics over a set of question results."""
     answerable = [r for r in results if r.answerable]
-    unanswerable = [r for r in results if not r.answerable]
+    unanswerable = [r for r in results if not r.answerable and not r.ablated]
+    ablated = [r for r in results if r.ablated]
     found = [rank for r in answerable for rank in r.evidence_found_at]
     m: dict[str, float] = {"questions": float(len(results))}
     for k in RECALL_KS:
@@ -228,10 +231,17 @@ def aggregate(results: list[QuestionResult]) -> dict[str, float]:
     m["answer_similarity"] = round(statistics.fmean(sims), 4) if sims else float("nan")
     m["faithfulness"] = _ratio(sum(r.claims_supported for r in results), sum(r.claims_total for r in results))
     m["abstention"] = _ratio(sum(r.abstained for r in unanswerable), len(unanswerable))
+    m["ablation_refusal"] = _ratio(sum(r.abstained for r in ablated), len(ablated))
+    refusals = [r.abstained for r in results if not r.answerable]
+    m["near_miss_refusal"] = _ratio(sum(refusals), len(refusals))
     m["false_abstention"] = _ratio(sum(r.abstained for r in answerable), len(answerable))
     # With an LLM configured, the answers it wrote (the rest fell back to quotes, or abstained before a call).
     m["composed_by_llm"] = _ratio(sum(r.composer == "llm" for r in results), len(results))
     m["answerability_auroc"] = auroc([r.confidence for r in results], [r.answerable for r in results])
+    # Each answerable question against its own twin with the evidence cut: the same words, the fact gone.
+    twins = {r.id.removesuffix(SUFFIX) for r in ablated}
+    paired = [r for r in results if r.ablated or r.id in twins]
+    m["paired_auroc"] = auroc([r.confidence for r in paired], [r.answerable for r in paired])
     lat = sorted(r.latency_ms for r in results)
     if lat:
         m["latency_p50_ms"] = round(lat[len(lat) // 2], 1)
@@ -257,7 +267,7 @@ def make_report(results: list[QuestionResult], dataset: str = "") -> Report:
     groups: dict[str, list[QuestionResult]] = defaultdict(list)
     for r in results:
         splits[r.split].append(r)
-        for name in (r.corpus, r.lang, f"{r.lang}/{r.kind}"):
+        for name in (r.corpus, r.lang, f"{r.lang}/{'ablated' if r.ablated else r.kind}"):
             if name:
                 groups[f"{r.split}/{name}"].append(r)
     return Report(

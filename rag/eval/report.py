@@ -22,13 +22,24 @@ SUMMARY = (
     "answer_similarity",
     "faithfulness",
     "abstention",
+    "ablation_refusal",
+    "near_miss_refusal",
     "false_abstention",
     "answerability_auroc",
+    "paired_auroc",
     "composed_by_llm",
     "latency_p50_ms",
     "latency_p95_ms",
 )
-CHARTED = ("recall@10", "evidence_cited", "key_facts", "faithfulness", "abstention", "false_abstention")
+CHARTED = (
+    "recall@10",
+    "evidence_cited",
+    "key_facts",
+    "faithfulness",
+    "abstention",
+    "ablation_refusal",
+    "false_abstention",
+)
 
 
 def _fmt(v: float) -> str:
