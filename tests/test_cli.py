@@ -180,7 +180,8 @@ def test_ask_and_search_through_a_running_server(fake_pipe: Pipeline) -> None:
         done = rag("ask", "When was the Silk Road Fund set up?", env=env)
         assert done.returncode == 0, done.stderr
         assert (
-            done.stdout.startswith("The Silk Road Fund was set up in 2014. [1]") and "[1] en.txt [0:38]" in done.stdout
+            done.stdout.startswith("2014 [1]. The Silk Road Fund was set up in 2014. [1]")
+            and "[1] en.txt [0:38]" in done.stdout
         )
         answer = json.loads(rag("ask", "When was the Silk Road Fund set up?", "--json", env=env).stdout)
         assert answer["citations"][0]["text"] == "The Silk Road Fund was set up in 2014."

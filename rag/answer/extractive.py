@@ -1,7 +1,9 @@
 """The extractive composer: the selected sentences quoted as they stand, each followed by its `[n]` marker.
 
 Quotes come in reading order within a document (documents in the order of their best sentence), so a
-passage reads as it does in its source. The offline default: no model writes anything.
+passage reads as it does in its source. When a year, a date or a quantity is asked and a quoted sentence
+states exactly one, that value comes first, written in the asker's language and cited (`rag.answer.value`).
+The offline default: no model writes anything.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ import re
 from collections.abc import Iterator
 
 from rag.answer.assess import Assessment, Assessor
+from rag.answer.evidence import Candidate
 from rag.answer.select import citation
+from rag.answer.value import asked_value, asks_one_thing, render
 from rag.data import Answer, AnswerSentence, Document
 from rag.errors import InputError
 from rag.retrieval import Retrieval
@@ -59,6 +63,23 @@ class ExtractiveComposer:
         yield from pieces(answer.text)
         yield answer
 
+    @staticmethod
+    def _short_answer(a: Assessment, ordered: list[Candidate], lang: str) -> AnswerSentence | None:
+        """The asked value, read from the best selected sentence and cited by its number.
+
+        Only from the best sentence (a value from a weaker one is how a near fact would get to the top), and
+        only for a question that asks one thing: "how many X and which Y" is not answered by one number.
+        """
+        if not a.picked or not asks_one_thing(a.question.text):
+            return None
+        value = asked_value(a.question, a.picked[0].text)
+        if value is None:
+            return None
+        n = ordered.index(a.picked[0]) + 1
+        return AnswerSentence(
+            f"{render(value, lang)}[{n}]。" if lang == "zh" else f"{render(value, lang)} [{n}].", (n,)
+        )
+
     def render(self, a: Assessment, retrieval: Retrieval, warning: str = "") -> Answer:
         """The answer an assessment gives: the selected sentences quoted, or the abstention with its reason."""
         lang = retrieval.language
@@ -85,6 +106,10 @@ class ExtractiveComposer:
             citations.append(citation(n, p, a.question, self.assessor.weights, self.documents))
             sentences.append(AnswerSentence(f"{s.text} [{n}]", (n,)))
             parts.append(sentences[-1].text)
+        short = self._short_answer(a, ordered, lang)
+        if short is not None:
+            sentences.insert(0, short)
+            parts.insert(0, short.text)
         text = ("" if lang == "zh" else " ").join(parts)
         return Answer(
             retrieval.query,

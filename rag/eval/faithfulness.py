@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rag.answer.value import restated
 from rag.corpus import clean_text
 from rag.data import Answer
 from rag.text import detect_language
@@ -25,6 +26,7 @@ MARKER_NUM = re.compile(r"\[(\d+)\]")
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*%?")
 # Capitalized words or acronyms that do not open a sentence: a cheap named-entity detector.
 ENTITY = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][A-Za-z0-9-]*[A-Z0-9a-z]\b")
+WORDS = re.compile(r"[^\W\d_]", re.U)
 SENTENCE = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*")
 
 Encode = Callable[[list[str]], np.ndarray]
@@ -83,7 +85,11 @@ def support(
     joined = " ".join(normalize(s) for s in spans)
     if normalize(claim) in joined:
         return True, "quoted"
-    missing = [f for f in facts(claim) if f.lower() not in joined]
+    # A date or an amount the spans state in other words (2013年9月 for "September 2013") is stated by them.
+    rest = restated(claim, " ".join(spans))
+    if rest != claim and not WORDS.search(rest):
+        return True, "states a value of the spans"
+    missing = [f for f in facts(rest) if f.lower() not in joined]
     if missing:
         return False, f"cited spans lack {', '.join(sorted(missing))}"
     if encode is None:

@@ -62,6 +62,8 @@ class QuestionResult:
     citations_attached: int = 0
     atoms_found: list[str] = field(default_factory=list)
     atoms_missing: list[str] = field(default_factory=list)
+    # Key facts stated in the asker's language (a quote in the other language states them only in its own).
+    atoms_in_language: list[str] = field(default_factory=list)
     similarity: float | None = None
     claims_supported: int = 0
     claims_total: int = 0
@@ -177,6 +179,7 @@ def score_question(
         language = ex.lang if answer.composer == "llm" else None
         res.atoms_found = [a for a in ex.must_include if has_fact(a, answer.text, language)]
         res.atoms_missing = [a for a in ex.must_include if not has_fact(a, answer.text, language)]
+        res.atoms_in_language = [a for a in ex.must_include if has_fact(a, answer.text, ex.lang)]
         if not answer.abstained:
             vecs = encode([answer.text, ex.answer])
             res.similarity = float(vecs[0] @ vecs[1])
@@ -227,6 +230,8 @@ def aggregate(results: list[QuestionResult]) -> dict[str, float]:
     )
     atoms = [(len(r.atoms_found), len(r.atoms_found) + len(r.atoms_missing)) for r in answerable]
     m["key_facts"] = _ratio(sum(a for a, _ in atoms), sum(b for _, b in atoms))
+    in_language = sum(len(r.atoms_in_language) for r in answerable)
+    m["key_facts_in_language"] = _ratio(in_language, sum(b for _, b in atoms))
     sims = [r.similarity for r in answerable if r.similarity is not None]
     m["answer_similarity"] = round(statistics.fmean(sims), 4) if sims else float("nan")
     m["faithfulness"] = _ratio(sum(r.claims_supported for r in results), sum(r.claims_total for r in results))

@@ -19,6 +19,7 @@ SUMMARY = (
     "citation_exactness",
     "citation_precision",
     "key_facts",
+    "key_facts_in_language",
     "answer_similarity",
     "faithfulness",
     "abstention",

@@ -71,3 +71,10 @@ def test_a_faithful_translation_is_supported_and_a_wrong_span_is_not(pipe: Pipel
     wrong = _answer("2017年，丝路基金签约了17个项目。 [1]", SPAN)
     claims = check_answer(wrong, encode, s.faithfulness_threshold, s.faithfulness_cross_threshold)
     assert not claims[0].supported
+
+
+def test_a_value_restated_in_the_askers_language_is_supported_and_a_wrong_one_is_not() -> None:
+    span = "In September 2013, President Xi Jinping proposed the Silk Road Economic Belt; it raised 3.5 billion."
+    claims = check_answer(_answer("2013年9月[1]。35亿[1]。2014年9月[1]。", span), None, 0.9)
+    assert [c.supported for c in claims] == [True, True, False]
+    assert "lack 2014" in claims[2].reason

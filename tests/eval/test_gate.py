@@ -141,6 +141,7 @@ def test_gate_fails_when_retrieval_is_broken(tmp_path: Path) -> None:
             "eval",
             "--top-k",
             "1",
+            "--no-ablation",
             "--baseline",
             "eval/baseline.json",
             "--out",
