@@ -37,12 +37,14 @@ TYPE_NAMES = {
 REASONS = {
     "en": {
         "nothing": "No passage was found for this question.",
+        "empty": "The question has no words to look for in the documents.",
         "type": "The passages on this topic give no {what} for it.",
         "concept": "No passage on this topic mentions “{what}”.",
         "weak": "The closest passages are only loosely related to the question.",
     },
     "zh": {
         "nothing": "没有找到与这个问题相关的段落。",
+        "empty": "问题里没有可以在文档中查找的词。",
         "type": "相关段落没有给出所问的{what}。",
         "concept": "相关段落都没有提到“{what}”。",
         "weak": "最接近的段落与问题关系不大。",
@@ -135,10 +137,12 @@ class Answerability:
         `typed` is whether any selected sentence holds the kind of fact asked: a year or a count that none of
         them states cannot be quoted, however close the topic, so without it the answer is always a refusal.
         """
+        words = REASONS[question.language]
+        if not question.has_content:
+            return Decision(False, 0.0, words["empty"])
         p = self.confidence(f)
         if any_evidence and typed and p >= self.threshold:
             return Decision(True, round(p, 4), "")
-        words = REASONS[question.language]
         if not any_evidence:
             reason = words["nothing"]
         elif (not typed or not f.type_found) and question.asked:

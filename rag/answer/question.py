@@ -34,6 +34,9 @@ ZH_ACRONYM = re.compile(f"([{CJK_RANGES}]{{2,}})[（(]([A-Z]{{2,}})[)）]")
 ZIPF_CEILING = 7.0
 ZIPF_SPAN = 3.0
 INFO_RANGE = (0.2, 1.5)
+# A letter of a script the concept reader does not segment (Cyrillic, Arabic, kana…): the multilingual encoder
+# still reads such a question, so it has content even with no concepts.
+OTHER_SCRIPT_LETTER = re.compile(f"[^\\W\\d_A-Za-z{CJK_RANGES}]")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,9 @@ class Question:
     concepts: tuple[Concept, ...]
     asked: str | None  # "year", "quantity", or None for any kind of fact
     counted: Concept | None = None  # for "how many X": the concept X
+    # False when nothing in the question can be looked for: punctuation, emoji, invisible characters or stop
+    # words only. Such a question is refused, not answered with whatever sentence is nearest.
+    has_content: bool = True
 
     def coverage(self, texts: list[str]) -> float:
         """Idf-weighted share of the concepts that the texts mention together."""
@@ -185,4 +191,5 @@ class QuestionAnalyzer:
             out.append(Concept(word, frozenset(groups), frozenset(subs), weight))
         asked = asked_type(retrieval.query)
         counted = counted_concept(retrieval.query, out) if asked == "quantity" else None
-        return Question(retrieval.query, retrieval.language, tuple(out), asked, counted)
+        content = bool(out) or bool(OTHER_SCRIPT_LETTER.search(retrieval.query))
+        return Question(retrieval.query, retrieval.language, tuple(out), asked, counted, content)
