@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rag.collection import folder_files
-from rag.eval.dataset import Example, alternatives
+from rag.eval.dataset import Example, alternatives, eval_index_dir
 from rag.ingest import read_path
 from rag.settings import Settings
 
@@ -65,7 +65,11 @@ def source_name(folder: Path) -> str:
 
 
 def write_copy(corpus: Path, files: dict[str, bytes], cache_dir: Path) -> Path:
-    """The cut copy's folder under `cache_dir`, named by a hash of its files; written only when missing."""
+    """The cut copy's folder under `cache_dir`, named by a hash of its files; written only when missing.
+
+    Copies of the same corpus with another hash (cut by an earlier dataset or from earlier files) are removed
+    with their indexes: nothing asks them again, and each holds a whole corpus and its vectors.
+    """
     digest = hashlib.sha256()
     for name in sorted(files):
         digest.update(hashlib.sha256(name.encode()).digest() + hashlib.sha256(files[name]).digest())
@@ -77,6 +81,11 @@ def write_copy(corpus: Path, files: dict[str, bytes], cache_dir: Path) -> Path:
         for name, data in files.items():
             (staging / name).write_bytes(data)
         staging.rename(folder)
+    for stale in folder.parent.glob(f"{corpus.name}{CUT_MARK}*"):
+        if stale != folder:
+            shutil.rmtree(stale)
+            if (index := eval_index_dir(stale)).exists():
+                shutil.rmtree(index)
     return folder
 
 

@@ -8,6 +8,7 @@ key fact may list alternatives separated by `|` (its form in the question's lang
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -173,3 +174,9 @@ def load_dataset(path: Path, corpus_dir: Path) -> list[Example]:
             resolved.append(Evidence(ev.doc, ev.quote, start, start + len(ev.quote)))
         out.append(replace(ex, evidence=tuple(resolved), corpus=folder))
     return out
+
+
+def eval_index_dir(corpus: Path) -> Path:
+    """Where the eval keeps the index of a corpus folder other than the configured one."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", corpus.name)
+    return PROJECT_ROOT / "index" / f"eval-{slug}"

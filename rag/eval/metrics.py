@@ -7,7 +7,6 @@ the file holds at the offsets it cites. A composer that quotes one sentence and 
 
 from __future__ import annotations
 
-import re
 import statistics
 import time
 from collections import defaultdict
@@ -20,11 +19,11 @@ import numpy as np
 
 from rag.data import Answer, Hit
 from rag.eval.ablation import SUFFIX, source_name
-from rag.eval.dataset import SPLITS, Evidence, Example, has_fact
+from rag.eval.dataset import SPLITS, Evidence, Example, eval_index_dir, has_fact
 from rag.eval.faithfulness import check_answer, citation_precision
 from rag.ingest import read_path
 from rag.pipeline import Pipeline
-from rag.settings import PROJECT_ROOT, Settings
+from rag.settings import Settings
 
 RECALL_KS = (1, 3, 5, 10)
 # Metrics where lower is better; every other metric is better higher.
@@ -293,8 +292,7 @@ def corpus_settings(base: Settings, corpus: Path) -> Settings:
     """Settings for evaluating on `corpus`: the configured index for the configured corpus, else its own."""
     if corpus.resolve() == base.corpus_dir.resolve():
         return base
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", corpus.name)
-    return base.model_copy(update={"corpus_dir": corpus, "index_dir": PROJECT_ROOT / "index" / f"eval-{slug}"})
+    return base.model_copy(update={"corpus_dir": corpus, "index_dir": eval_index_dir(corpus)})
 
 
 def by_corpus(

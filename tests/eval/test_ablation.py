@@ -52,6 +52,8 @@ def test_the_twin_asks_a_copy_with_every_quote_cut_and_keeps_its_split(tmp_path:
     (corpus / "en.txt").write_text(f"{FUND} Changed.\n\n{BANK}\n")
     changed = near_misses(settings, load_dataset(_dataset(tmp_path, corpus), corpus))
     assert changed[0].corpus != twin.corpus
+    # The earlier copy is never asked again, so it is removed.
+    assert changed[0].corpus is not None and changed[0].corpus.is_dir() and not twin.corpus.exists()
 
 
 def _result(qid: str, kind: str, abstained: bool, confidence: float, ablated: bool = False) -> QuestionResult:
