@@ -23,7 +23,7 @@ from rag.checksum import sha256_bytes, sha256_file
 from rag.chunking import SENTENCE_VERSION, chunk_document, document_sentences, make_splitter
 from rag.corpus import CLEANING_VERSION, clean_text
 from rag.data import Chunk, Document, Sentence
-from rag.embedding import Embedder, embed_passages
+from rag.embedding import Embedder, embed_passages, vector_cache
 from rag.errors import (
     CorpusError,
     IndexCorruptError,
@@ -505,8 +505,10 @@ class Collection:
         all_chunks = [c for chunks, _ in pieces for c in chunks]
         all_sentences = [s for _, sentences in pieces for s in sentences]
         batch = self.settings.embed_batch_size
-        chunk_vectors = embed_passages(self.embedder, [c.clean for c in all_chunks], batch, "embedding chunks")
-        sentence_vectors = embed_passages(self.embedder, [s.text for s in all_sentences], batch, "embedding sentences")
+        cache = vector_cache(self.settings, self.embedder)
+        chunk_vectors = embed_passages(self.embedder, [c.clean for c in all_chunks], batch, "embedding chunks", cache)
+        sentence_texts = [s.text for s in all_sentences]
+        sentence_vectors = embed_passages(self.embedder, sentence_texts, batch, "embedding sentences", cache)
         out, at_c, at_s = [], 0, 0
         for record, (chunks, sentences) in zip(docs, pieces, strict=True):
             tokens = [tokenize(c.clean) for c in chunks]

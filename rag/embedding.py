@@ -27,6 +27,7 @@ from tqdm import tqdm
 from rag.errors import ModelError
 from rag.offline import force_offline
 from rag.settings import Settings
+from rag.vector_cache import VectorCache
 
 log = logging.getLogger(__name__)
 
@@ -224,11 +225,29 @@ def load_embedder(settings: Settings) -> Embedder:
     return SentenceTransformerEmbedder(settings.embedder, settings.embedder, settings)
 
 
-def embed_passages(embedder: Embedder, texts: list[str], batch_size: int, desc: str) -> np.ndarray:
+def embed_passages(
+    embedder: Embedder, texts: list[str], batch_size: int, desc: str, cache: VectorCache | None = None
+) -> np.ndarray:
     """Embed in batches behind a progress bar; rows come back in the order of `texts`.
 
-    Batches hold texts of similar length, so that little of each batch is padding.
+    Batches hold texts of similar length, so that little of each batch is padding. With a `cache`, only the texts
+    it lacks are embedded, and their vectors are added to it.
     """
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    cached = cache.get(texts) if cache else {}
+    for i, vector in cached.items():
+        out[i] = vector
+    if cached:
+        log.info("%s: %d of %d texts from the vector cache", desc, len(cached), len(texts))
+    todo = [i for i in range(len(texts)) if i not in cached]
+    if todo:
+        out[todo] = _embed(embedder, [texts[i] for i in todo], batch_size, desc)
+        if cache:
+            cache.put([texts[i] for i in todo], out[todo])
+    return out
+
+
+def _embed(embedder: Embedder, texts: list[str], batch_size: int, desc: str) -> np.ndarray:
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     # Outside a terminal (a service log, CI) the bar is off; a log line every few seconds says how far it got.
@@ -245,3 +264,11 @@ def embed_passages(embedder: Embedder, texts: list[str], batch_size: int, desc: 
                 log.info("%s: %d/%d (%.0f%%), %.1f texts/s", desc, done, len(texts), 100 * done / len(texts), rate)
                 last = now
     return out
+
+
+def vector_cache(settings: Settings, embedder: Embedder) -> VectorCache | None:
+    """The passage-vector cache for this embedder and these settings, or None when it is off."""
+    if not settings.vector_cache:
+        return None
+    namespace = f"{embedder.id}|{settings.passage_prefix}|{settings.max_seq_length}"
+    return VectorCache(settings.cache_dir / "vectors.sqlite", namespace, embedder.dim)

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # engine), or any sentence-transformers model name or path available offline.
     embedder: str = "e5-small"
     embed_batch_size: int = Field(default=16, ge=1)
+    # Keep passage vectors by the hash of model and text under cache_dir, so that a rebuild or a resumed build
+    # embeds only new texts (about 1.5 KB a text for e5-small).
+    vector_cache: bool = True
     # Questions: "auto" embeds them with the ONNX export of e5-small when that is the embedder (the same vectors,
     # about twice as fast, no torch at serving time); "model" with the sentence-transformers model itself.
     query_engine: Literal["auto", "model"] = "auto"
