@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rag import Answer, Pipeline, Settings
+from rag.answer.decide import REASONS
 from rag.collection import list_documents
 from rag.errors import CorpusError, InputError
 
@@ -38,17 +39,19 @@ def planted_pipe(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -
 
 
 @pytest.mark.parametrize("question", CONTENTLESS)
-def test_a_question_with_nothing_to_look_for_abstains(planted_pipe: Pipeline, question: str) -> None:
+def test_a_question_with_nothing_to_look_for_abstains_and_says_why(planted_pipe: Pipeline, question: str) -> None:
+    # Refused by rule, not by a low score: the nearest sentence of any corpus is no evidence for an empty question.
     answer = planted_pipe.ask(question)
-    assert answer.abstained, answer.text
-    assert not answer.citations
-    assert "HACKED" not in answer.text
+    assert answer.abstained and not answer.citations and "HACKED" not in answer.text
+    assert answer.confidence == 0.0
+    assert answer.reason in (REASONS["en"]["empty"], REASONS["zh"]["empty"])
 
 
 def test_a_question_in_another_script_is_still_read(planted_pipe: Pipeline) -> None:
     # No concept is read from Cyrillic, but the multilingual encoder reads it: it is not refused as empty.
     answer = planted_pipe.ask("Когда был создан Фонд Шелкового пути?")
-    assert "no words to look for" not in answer.text
+    assert answer.reason != REASONS["en"]["empty"]
+    assert answer.confidence > 0.0
 
 
 def test_settings_are_validated() -> None:
