@@ -39,6 +39,9 @@ ZH_STOP = frozenset(
     中的 已 已同 一共 目前 当前 哪一天 哪天 哪次 哪座 哪位 几位 几款 第几 几次 那篇 这篇
     """.split()  # noqa: SIM905 - a word list reads better as text
 )
+# Chinese question words the list cannot all name: 哪 or 几 with whatever follows (哪几个, 哪类, 几步, 几成),
+# but not 几乎 ("almost") or 几何 ("geometry").
+ZH_INTERROGATIVE = re.compile(r"^(?:哪|几(?![乎何]))")
 # Words that frame a question rather than name what it asks about; they say nothing about the evidence.
 QUESTION_FRAMING = frozenset(
     """

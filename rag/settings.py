@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     answer_lexical_weight: float = Field(default=1.0, ge=0.0)
     answer_rank_penalty: float = Field(default=0.01, ge=0.0)
     answer_keep_margin: float = Field(default=0.05, ge=0.0)
+    # A document's head (its first characters: title, authors, abstract) counts as mentioning what the whole
+    # document is about, when the decision asks whether the question's concepts are covered.
+    document_head_chars: int = Field(default=600, ge=0)
     # The calibrated answerability model (JSON); None means the one bundled with the package. Its threshold
     # decides the most tune questions right; a higher answer_threshold refuses more near misses and more
     # answerable questions (the model file records the rates at the stricter, class-balanced threshold).

@@ -3,6 +3,8 @@
 No translation model ships offline, so a question is bridged to the other language word by word:
 Chinese words map to their English glosses, and English words and phrases map back to the Chinese
 headwords whose gloss they are. It feeds BM25 and the dense retriever the other language's words.
+A person's or place's name the dictionary lacks (袁正清, 刘洪, 杭州; jieba's tagger finds them) maps to the
+pinyin spelling English uses for it (Yuan Zhengqing, Liu Hong, Hangzhou).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-from rag.lexical import EN_STOP, WORD, ZH_STOP, jieba_tokenizer
+from rag.lexical import EN_STOP, WORD, ZH_INTERROGATIVE, ZH_STOP, jieba_tokenizer
 
 Known = Callable[[str], bool]
 CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
@@ -25,6 +27,7 @@ CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
 PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 SKIP_GLOSS = re.compile(r"^(variant of|old variant|see |abbr\.|surname|cl:|used in|also written|japanese|erhua)", re.I)
 MAX_GLOSS_WORDS = 4
+NAME_CHARS = (2, 4)  # Chinese names read as names: a surname and a given name of one or two characters
 MAX_NGRAM = 4
 # Bumped whenever gloss cleaning changes, so a cached dictionary is parsed again.
 GLOSS_FORMAT = 1
@@ -133,6 +136,32 @@ class Dictionary:
                 return [(a, b) for a in self.zh_en[head][:limit] for b in self.zh_en[rest][:limit]]
         return []
 
+    def proper_names(self, text: str) -> dict[str, str]:
+        """Person and place names in `text` that the dictionary cannot read, by jieba's tagger: name → "nr"/"ns"."""
+        import jieba.posseg
+
+        jieba_tokenizer()
+        out: dict[str, str] = {}
+        for pair in jieba.posseg.dt.lcut(text):
+            kind = "nr" if pair.flag.startswith("nr") else "ns" if pair.flag == "ns" else ""
+            word = pair.word
+            if kind and NAME_CHARS[0] <= len(word) <= NAME_CHARS[1] and not self.glosses(word):
+                out[word] = kind
+        return out
+
+    @staticmethod
+    def spelling(word: str, kind: str) -> list[str]:
+        """How English writes a Chinese name, in pinyin without tones.
+
+        A person's surname first and given name joined (袁正清 → "yuan zhengqing"); a place joined (杭州 →
+        "hangzhou"). ü also as "v" and "u", as English texts vary.
+        """
+        from pypinyin import lazy_pinyin
+
+        syllables = lazy_pinyin(word, v_to_u=True)
+        spelled = f"{syllables[0]} {''.join(syllables[1:])}" if kind == "nr" else "".join(syllables)
+        return list(dict.fromkeys(spelled.replace("ü", u) for u in ("ü", "v", "u")))
+
     def headwords(self, phrases: list[str], known: Known, limit: int = 3) -> list[str]:
         """Chinese words glossed exactly as one of `phrases`: those the corpus has first, then the most frequent."""
         # A single character matches inside too many unrelated words to stand for an English word.
@@ -178,13 +207,14 @@ def get_dictionary(cache_dir: Path) -> Dictionary:
 def zh_to_en(question: str, max_terms: int, d: Dictionary) -> Translation:
     """English words for the Chinese words of a question (dictionary words, longest match first)."""
     terms: dict[str, list[str]] = {}
+    names = d.proper_names(question)
     for word in dict.fromkeys(d.words(question.lower())):
-        if word in ZH_STOP or word in EN_STOP or (len(word) < 2 and not word.isdigit()):
+        if word in ZH_STOP or word in EN_STOP or ZH_INTERROGATIVE.match(word) or (len(word) < 2 and not word.isdigit()):
             continue
         if not CJK_CHAR.match(word):
             terms[word] = [word]
             continue
-        glosses = d.glosses(word)
+        glosses = d.glosses(word) or (d.spelling(word, names[word]) if word in names else [])
         if glosses:
             terms[word] = list(dict.fromkeys(glosses))
         if len(terms) >= max_terms:

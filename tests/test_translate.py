@@ -43,3 +43,17 @@ def test_an_unlisted_compound_is_read_from_its_parts(d: Dictionary) -> None:
     # 经济带 is not in CC-CEDICT; its parts are: "Economic Belt" must count as a mention of it.
     assert ("economic", "belt") in d.compositions("经济带")
     assert d.compositions("经济") == [] and d.compositions("丝绸之路") == []
+
+
+def test_names_the_dictionary_lacks_are_spelled_as_english_writes_them(d: Dictionary) -> None:
+    t = translate("按刘洪的说法，万太勇在杭州提出了什么？", "zh", 24, lambda _: False, d)
+    assert t.terms["刘洪"] == ["liu hong"] and t.terms["万太勇"] == ["wan taiyong"]
+    assert t.terms["杭州"] == ["hangzhou"]
+    assert d.spelling("苗绿", "nr") == ["miao lü", "miao lv", "miao lu"]
+    # A word jieba does not tag as a name is not romanized, even when the dictionary lacks it.
+    assert "熬过" not in translate("熬过起步期之后怎么样？", "zh", 24, lambda _: False, d).terms
+
+
+def test_question_words_are_not_translated(d: Dictionary) -> None:
+    t = translate("眼下在朝哪几个方向深化？大致要做哪几步？", "zh", 24, lambda _: False, d)
+    assert not any(w.startswith(("哪", "几")) for w in t.terms)

@@ -39,6 +39,7 @@ class Assessor:
         self.finder = EvidenceFinder(retriever)
         self.weights = SelectionWeights.from_settings(settings)
         self.model = Answerability.load(settings.answerability_model, settings.answer_threshold)
+        self.heads = {name: doc.clean[: settings.document_head_chars] for name, doc in documents.items()}
 
     def assess(self, retrieval: Retrieval) -> Assessment:
         """Candidates, the selected sentences, the decision's signals and the decision."""
@@ -46,7 +47,8 @@ class Assessor:
         candidates = self.finder.candidates(question, retrieval)
         picked = select(question, candidates, self.weights)
         scores = sorted((score(question, c, self.weights) for c in candidates), reverse=True)
-        signals, heaviest = features(question, picked, scores)
+        heads = tuple(self.heads[d] for d in dict.fromkeys(p.sentence.doc for p in picked) if d in self.heads)
+        signals, heaviest = features(question, picked, scores, heads)
         typed = any(question.has_asked_type(p.text) for p in picked)
         decision = self.model.decide(question, signals, heaviest, bool(picked), typed)
         return Assessment(question, candidates, picked, signals, decision)

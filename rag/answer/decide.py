@@ -7,7 +7,9 @@ The signals read the best sentence (the first selected) against the rest, and th
   neighbours; when the fact is missing, several sentences on the topic score alike);
 - `type_found`: 1 unless a year or a quantity is asked and the best sentence holds none (for "how many X",
   a number next to X);
-- `missing_concept`: the weight share of the heaviest question concept none of the selected sentences mentions.
+- `missing_concept`: the weight share of the heaviest question concept that neither the selected sentences nor
+  the heads of their documents mention. A head (title, authors, abstract) says what a whole document is about,
+  so "according to Liu Hong" is satisfied by a sentence of Liu Hong's paper that never names him.
 
 Similarity alone cannot decide: near misses (the topic is there, the one fact asked is not) score almost as
 high as answerable questions. The model is fitted on the tune split, near misses by ablation included (every
@@ -76,15 +78,18 @@ class Decision:
     reason: str
 
 
-def features(question: Question, picked: list[Candidate], scores: list[float]) -> tuple[Features, Concept | None]:
+def features(
+    question: Question, picked: list[Candidate], scores: list[float], heads: tuple[str, ...] = ()
+) -> tuple[Features, Concept | None]:
     """The decision's signals for the selected sentences, and the heaviest concept they do not mention.
 
-    `scores` are the selection scores of all candidates, best first (so `scores[0]` is the first pick's).
+    `scores` are the selection scores of all candidates, best first (so `scores[0]` is the first pick's);
+    `heads` are the openings of the picked sentences' documents.
     """
     if not picked:
         return Features(0.0, 0.0, 0.0, float(question.asked is None), 1.0), None
     best = picked[0].text
-    mentioned = set(question.mentioned([p.text for p in picked]))
+    mentioned = set(question.mentioned([p.text for p in picked])) | set(question.mentioned(list(heads)))
     missing = [c for c in question.concepts if c not in mentioned]
     heaviest = max(missing, key=lambda c: c.weight, default=None)
     total = sum(c.weight for c in question.concepts)

@@ -11,7 +11,18 @@ import re
 from dataclasses import dataclass
 
 from rag.data import Document
-from rag.lexical import EN_STOP, QUESTION_FRAMING, TECHNICAL, WORD, ZH_STOP, LexicalIndex, stem, token_set, tokenize
+from rag.lexical import (
+    EN_STOP,
+    QUESTION_FRAMING,
+    TECHNICAL,
+    WORD,
+    ZH_INTERROGATIVE,
+    ZH_STOP,
+    LexicalIndex,
+    stem,
+    token_set,
+    tokenize,
+)
 from rag.retrieval import Retrieval
 from rag.text import ANSWER_TYPES, CJK_RANGES, CJK_RUN, asked_type
 from rag.translate import Dictionary
@@ -164,7 +175,9 @@ class QuestionAnalyzer:
         out: list[Concept] = []
         for raw in dict.fromkeys(self._words(retrieval.query, retrieval.language)):
             word = raw.lower()
-            if word in EN_STOP or word in ZH_STOP or word in QUESTION_FRAMING or len(word) < 2:
+            if word in EN_STOP or word in ZH_STOP or word in QUESTION_FRAMING or ZH_INTERROGATIVE.match(word):
+                continue
+            if len(word) < 2:
                 continue
             groups: set[frozenset[str]] = set()
             subs: set[str] = set()

@@ -32,6 +32,16 @@ def test_features_name_what_the_evidence_lacks() -> None:
     assert f.type_found == 1.0 and f.own_coverage == 1.0 and f.margin == 1.2 and heaviest is None
 
 
+def test_a_concept_in_the_head_of_the_sentence_s_document_is_not_missing() -> None:
+    # "According to Liu Hong": the author is named in the paper's byline, not in the sentence quoted from it.
+    liu = Question("What does Liu Hong say RCEP does?", "en", (concept("liu", 2.0), concept("rcep", 1.0)), None)
+    picked = [cand("RCEP lowers tariffs across the region.", 0.6)]
+    f, heaviest = features(liu, picked, [1.0, 0.5])
+    assert heaviest is not None and heaviest.word == "liu" and f.missing_concept == pytest.approx(2 / 3)
+    f, heaviest = features(liu, picked, [1.0, 0.5], heads=("The Belt and Road and RCEP. By Liu Hong",))
+    assert heaviest is None and f.missing_concept == 0.0
+
+
 def test_the_asked_type_must_be_in_the_best_sentence_not_beside_it() -> None:
     # A year in a second sentence about something else is how a near miss looks.
     picked = [cand("RCEP entered into force for its members.", 0.6), cand("The bank opened in 2016.", 0.3)]

@@ -20,3 +20,16 @@ def test_coverage_counts_each_concept_once(fake_pipe: Pipeline) -> None:
     assert 0 < q.coverage(["The fund invests."]) < 1.0
     assert q.coverage(["nothing related"]) == 0.0
     assert q.has_asked_type("in 2014") and not q.has_asked_type("long ago")
+
+
+def test_chinese_question_words_are_not_concepts(fake_pipe: Pipeline) -> None:
+    q = fake_pipe.assessor.analyzer.analyze(fake_pipe.retrieve("亚投行的成员分布在哪几个大洲？要分几步加入？"))
+    words = {c.word for c in q.concepts}
+    assert not any(w.startswith(("哪", "几")) for w in words) and "亚投行" in words
+
+
+def test_a_chinese_name_counts_as_mentioned_by_its_pinyin(fake_pipe: Pipeline) -> None:
+    q = fake_pipe.assessor.analyzer.analyze(fake_pipe.retrieve("袁正清在哪所高校任教？"))
+    name = next(c for c in q.concepts if c.word == "袁正清")
+    assert name in q.mentioned(["By Yuan Zhengqing, Institute of World Economics"])
+    assert name not in q.mentioned(["By Yuan Wei, Institute of World Economics"])
