@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from rag.answer.assess import Assessment, Assessor
 from rag.answer.evidence import Candidate
 from rag.answer.select import citation
-from rag.answer.value import asked_value, asks_one_thing, render
+from rag.answer.value import checked_value, render
 from rag.data import Answer, AnswerSentence, Document
 from rag.errors import InputError
 from rag.retrieval import Retrieval
@@ -65,17 +65,12 @@ class ExtractiveComposer:
 
     @staticmethod
     def _short_answer(a: Assessment, ordered: list[Candidate], lang: str) -> AnswerSentence | None:
-        """The asked value, read from the best selected sentence and cited by its number.
-
-        Only from the best sentence (a value from a weaker one is how a near fact would get to the top), and
-        only for a question that asks one thing: "how many X and which Y" is not answered by one number.
-        """
-        if not a.picked or not asks_one_thing(a.question.text):
+        """The checked value in the asker's language, cited by the number of the sentence that states it."""
+        checked = checked_value(a.question, a.picked)
+        if checked is None:
             return None
-        value = asked_value(a.question, a.picked[0].text)
-        if value is None:
-            return None
-        n = ordered.index(a.picked[0]) + 1
+        source, value = checked
+        n = ordered.index(source) + 1
         return AnswerSentence(
             f"{render(value, lang)}[{n}]。" if lang == "zh" else f"{render(value, lang)} [{n}].", (n,)
         )

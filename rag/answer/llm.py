@@ -20,6 +20,7 @@ from rag.answer.extractive import ExtractiveComposer
 from rag.answer.markers import MarkerRewriter, answer_sentences, grounded_share
 from rag.answer.prompt import NOT_FOUND, Source, choose_sources, messages
 from rag.answer.select import citation
+from rag.answer.value import checked_value, render
 from rag.data import Answer, Document
 from rag.llm import ChatModel, LLMUnavailableError, RateLimitedLog
 from rag.retrieval import Retrieval
@@ -87,7 +88,10 @@ class LLMComposer:
             return
         s = self.settings
         sources = choose_sources(a, self.assessor.weights, self.documents, s.llm_sources, s.llm_context_chars)
-        prompt = messages(retrieval.query, retrieval.language, sources, s.llm_answer_sentences, instructions)
+        checked = checked_value(a.question, a.picked)
+        numbered = [src.n for src in sources if checked and src.candidate == checked[0]]
+        note = (numbered[0], render(checked[1], retrieval.language)) if checked and numbered else None
+        prompt = messages(retrieval.query, retrieval.language, sources, s.llm_answer_sentences, instructions, note)
         rewriter = MarkerRewriter(len(sources))
         try:
             if streaming:

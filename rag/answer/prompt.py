@@ -45,8 +45,12 @@ OPERATOR = """
 USER = """{open}
 {sources}
 {close}
-
+{checked}
 Question: {question}"""
+# The value the assessment read from the best sentence, so that the model's wording carries the same value.
+CHECKED = """
+Checked: source [{n}] states the value asked for, {value}. Begin the answer with it, as written here.
+"""
 
 
 @dataclass(frozen=True)
@@ -103,9 +107,17 @@ def render_sources(sources: list[Source]) -> str:
 
 
 def messages(
-    question: str, language: str, sources: list[Source], max_sentences: int, instructions: str
+    question: str,
+    language: str,
+    sources: list[Source],
+    max_sentences: int,
+    instructions: str,
+    checked: tuple[int, str] | None = None,
 ) -> list[Message]:
-    """The chat messages for one answer: the rules (and the operator's instructions), then sources and question."""
+    """The chat messages for one answer: the rules (and the operator's instructions), then sources and question.
+
+    `checked` is the source number and the rendered value of the short answer, when there is one.
+    """
     system = SYSTEM.format(
         language=LANGUAGE_NAMES[language],
         not_found=NOT_FOUND[language],
@@ -115,7 +127,12 @@ def messages(
     )
     if instructions.strip():
         system += OPERATOR.format(instructions=instructions.strip())
+    note = CHECKED.format(n=checked[0], value=checked[1]) if checked else ""
     user = USER.format(
-        open=OPEN_SOURCES, close=CLOSE_SOURCES, sources=render_sources(sources), question=defuse(question)
+        open=OPEN_SOURCES,
+        close=CLOSE_SOURCES,
+        sources=render_sources(sources),
+        checked=note,
+        question=defuse(question),
     )
     return [("system", system), ("user", user)]

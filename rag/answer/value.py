@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rag.answer.evidence import Candidate
 from rag.answer.question import COUNT_WINDOW, Question
 from rag.lexical import tokenize
 
@@ -128,6 +129,18 @@ def asked_value(question: Question, sentence: str) -> Value | None:
         return None
     distinct = {v.key: v for v in found}
     return next(iter(distinct.values())) if len(distinct) == 1 else None
+
+
+def checked_value(question: Question, picked: list[Candidate]) -> tuple[Candidate, Value] | None:
+    """The short answer both composers give: the asked value, read from the best selected sentence only.
+
+    Only from the best sentence (a value from a weaker one is how a near fact would get to the top), and only
+    for a question that asks one thing: "how many X and which Y" is not answered by one number.
+    """
+    if not picked or not asks_one_thing(question.text):
+        return None
+    value = asked_value(question, picked[0].text)
+    return (picked[0], value) if value is not None else None
 
 
 def _near(question: Question, low: str, v: Value, before: int, after: int) -> bool:

@@ -44,6 +44,8 @@ def test_a_chinese_question_gets_the_endpoints_chinese_text_with_only_valid_exac
         user["content"].startswith(OPEN_SOURCES)
         and "sentence [1]: The Silk Road Fund was set up in 2014." in user["content"]
     )
+    # The value the extractive composer would put first reaches the model in the asker's language.
+    assert "Checked: source [1] states the value asked for, 2014年." in user["content"]
 
 
 def test_streaming_passes_the_endpoints_tokens_on_as_they_arrive(llm_pipe: Pipeline, llm: ScriptedLLM) -> None:
