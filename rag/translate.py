@@ -207,14 +207,17 @@ def get_dictionary(cache_dir: Path) -> Dictionary:
 def zh_to_en(question: str, max_terms: int, d: Dictionary) -> Translation:
     """English words for the Chinese words of a question (dictionary words, longest match first)."""
     terms: dict[str, list[str]] = {}
-    names = d.proper_names(question)
+    names: dict[str, str] | None = None  # tagged only when a word has no gloss: most questions need no tagger
     for word in dict.fromkeys(d.words(question.lower())):
         if word in ZH_STOP or word in EN_STOP or ZH_INTERROGATIVE.match(word) or (len(word) < 2 and not word.isdigit()):
             continue
         if not CJK_CHAR.match(word):
             terms[word] = [word]
             continue
-        glosses = d.glosses(word) or (d.spelling(word, names[word]) if word in names else [])
+        glosses = d.glosses(word)
+        if not glosses:
+            names = d.proper_names(question) if names is None else names
+            glosses = d.spelling(word, names[word]) if word in names else []
         if glosses:
             terms[word] = list(dict.fromkeys(glosses))
         if len(terms) >= max_terms:

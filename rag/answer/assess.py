@@ -47,7 +47,7 @@ class Assessor:
         candidates = self.finder.candidates(question, retrieval)
         picked = select(question, candidates, self.weights)
         scores = sorted((score(question, c, self.weights) for c in candidates), reverse=True)
-        heads = tuple(self.heads[d] for d in dict.fromkeys(p.sentence.doc for p in picked) if d in self.heads)
+        heads = tuple(self.heads[d] for d in dict.fromkeys(p.sentence.doc for p in picked))
         signals, heaviest = features(question, picked, scores, heads)
         typed = any(question.has_asked_type(p.text) for p in picked)
         decision = self.model.decide(question, signals, heaviest, bool(picked), typed)

@@ -89,8 +89,8 @@ class LLMComposer:
         s = self.settings
         sources = choose_sources(a, self.assessor.weights, self.documents, s.llm_sources, s.llm_context_chars)
         checked = checked_value(a.question, a.picked)
-        numbered = [src.n for src in sources if checked and src.candidate == checked[0]]
-        note = (numbered[0], render(checked[1], retrieval.language)) if checked and numbered else None
+        n = next((src.n for src in sources if checked and src.candidate == checked[0]), None)
+        note = (n, render(checked[1], retrieval.language)) if checked and n else None
         prompt = messages(retrieval.query, retrieval.language, sources, s.llm_answer_sentences, instructions, note)
         rewriter = MarkerRewriter(len(sources))
         try:

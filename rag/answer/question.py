@@ -175,9 +175,8 @@ class QuestionAnalyzer:
         out: list[Concept] = []
         for raw in dict.fromkeys(self._words(retrieval.query, retrieval.language)):
             word = raw.lower()
-            if word in EN_STOP or word in ZH_STOP or word in QUESTION_FRAMING or ZH_INTERROGATIVE.match(word):
-                continue
-            if len(word) < 2:
+            stop = word in EN_STOP or word in ZH_STOP or word in QUESTION_FRAMING
+            if stop or ZH_INTERROGATIVE.match(word) or len(word) < 2:
                 continue
             groups: set[frozenset[str]] = set()
             subs: set[str] = set()
