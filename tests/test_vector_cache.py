@@ -54,7 +54,9 @@ def test_an_unusable_cache_costs_time_not_vectors(tmp_path: Path, caplog: pytest
     assert "vector cache" in caplog.text and "vectors not kept" in caplog.text
 
 
-def test_a_rebuild_embeds_nothing_again(settings: Settings) -> None:
+def test_a_rebuild_embeds_nothing_again(settings: Settings, tmp_path: Path) -> None:
+    # A cache of its own: the suite's shared cache already holds this corpus's texts from earlier tests.
+    settings = settings.model_copy(update={"cache_dir": tmp_path / "own-cache"})
     embedder = CountingEmbedder()
     Pipeline.load(settings, embedder=embedder)
     built = len(embedder.passages)
