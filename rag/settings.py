@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     hnsw_m: int = Field(default=32, ge=4)
     hnsw_ef_construction: int = Field(default=80, ge=8)
     hnsw_ef_search: int = Field(default=256, ge=1)
+    # OpenMP threads a search may use. One question is one or two rows: threads only wait on each other (and, under
+    # concurrent requests, on other searches for the same cores): 10 ms against 0.3 ms for 2,000 vectors here.
+    search_threads: int = Field(default=1, ge=1)
     ivf_nprobe: int = Field(default=128, ge=1)
     # HNSW cannot remove vectors: a deleted one is skipped until this share of the index is deleted, then the
     # graph is rebuilt from the live vectors.

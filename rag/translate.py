@@ -28,6 +28,10 @@ PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 SKIP_GLOSS = re.compile(r"^(variant of|old variant|see |abbr\.|surname|cl:|used in|also written|japanese|erhua)", re.I)
 MAX_GLOSS_WORDS = 4
 NAME_CHARS = (2, 4)  # Chinese names read as names: a surname and a given name of one or two characters
+# The tagger reads a name from a few characters around it. Its HMM costs milliseconds a character on runs it does not
+# know (2 s for 200 rare characters), so it reads windows, never a whole long question, and at most this many.
+NAME_CONTEXT = 6
+NAME_WINDOWS = 4
 MAX_NGRAM = 4
 # Bumped whenever gloss cleaning changes, so a cached dictionary is parsed again.
 GLOSS_FORMAT = 1
@@ -204,20 +208,41 @@ def get_dictionary(cache_dir: Path) -> Dictionary:
     return Dictionary(zh_en)
 
 
+def name_context(text: str, word: str) -> str:
+    """The few characters around `word` that jieba's tagger reads it in, cut at characters its model lacks.
+
+    The tagger weighs every tag for a character it has no statistics for, so one such character costs it a hundred
+    times a known one, and cannot tell a name from its neighbours anyway.
+    """
+    from jieba.posseg.char_state_tab import P as known
+
+    at = text.find(word)
+    start, end = at, at + len(word)
+    if any(ch not in known for ch in word):
+        return ""
+    while start > max(0, at - NAME_CONTEXT) and text[start - 1] in known:
+        start -= 1
+    while end < min(len(text), at + len(word) + NAME_CONTEXT) and text[end] in known:
+        end += 1
+    return text[start:end]
+
+
 def zh_to_en(question: str, max_terms: int, d: Dictionary) -> Translation:
     """English words for the Chinese words of a question (dictionary words, longest match first)."""
     terms: dict[str, list[str]] = {}
-    names: dict[str, str] | None = None  # tagged only when a word has no gloss: most questions need no tagger
-    for word in dict.fromkeys(d.words(question.lower())):
+    text = question.lower()
+    windows = 0  # tagged only around a word with no gloss: most questions need no tagger
+    for word in dict.fromkeys(d.words(text)):
         if word in ZH_STOP or word in EN_STOP or ZH_INTERROGATIVE.match(word) or (len(word) < 2 and not word.isdigit()):
             continue
         if not CJK_CHAR.match(word):
             terms[word] = [word]
             continue
         glosses = d.glosses(word)
-        if not glosses:
-            names = d.proper_names(question) if names is None else names
-            glosses = d.spelling(word, names[word]) if word in names else []
+        if not glosses and windows < NAME_WINDOWS and NAME_CHARS[0] <= len(word) <= NAME_CHARS[1]:
+            windows += 1
+            kind = d.proper_names(name_context(text, word)).get(word)
+            glosses = d.spelling(word, kind) if kind else []
         if glosses:
             terms[word] = list(dict.fromkeys(glosses))
         if len(terms) >= max_terms:

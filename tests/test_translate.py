@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.translate import Dictionary, get_dictionary, translate
+from rag.translate import NAME_CHARS, NAME_CONTEXT, NAME_WINDOWS, Dictionary, get_dictionary, translate
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +52,21 @@ def test_names_the_dictionary_lacks_are_spelled_as_english_writes_them(d: Dictio
     assert d.spelling("苗绿", "nr") == ["miao lü", "miao lv", "miao lu"]
     # A word jieba does not tag as a name is not romanized, even when the dictionary lacks it.
     assert "熬过" not in translate("熬过起步期之后怎么样？", "zh", 24, lambda _: False, d).terms
+
+
+def test_the_tagger_reads_bounded_windows_around_words_without_gloss(
+    d: Dictionary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its HMM costs milliseconds a character on text it does not know: a long run of rare characters must not reach
+    # it whole, and a name must still be read from the words around it.
+    read: list[str] = []
+    tag = d.proper_names
+    monkeypatch.setattr(d, "proper_names", lambda text: read.append(text) or tag(text))
+    rare = "".join(chr(0x9F00 + i) for i in range(300))
+    t = translate(f"按刘洪的说法，{rare}", "zh", 24, lambda _: False, d)
+    assert t.terms["刘洪"] == ["liu hong"]
+    assert 0 < len(read) <= NAME_WINDOWS
+    assert all(len(w) <= 2 * NAME_CONTEXT + NAME_CHARS[1] for w in read)
 
 
 def test_question_words_are_not_translated(d: Dictionary) -> None:

@@ -146,13 +146,24 @@ class FaissIndex:
         fresh = FaissIndex.build(live, vectors, self.settings, fallback=True)
         self.index, self.tombstones = fresh.index, set()
 
+    def _search(self, vectors: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+        # OpenMP's thread count belongs to the calling thread: set for this search, then given back to what else
+        # the thread runs (a build of an HNSW index uses every core).
+        before = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(self.settings.search_threads)
+        try:
+            scores, ids = self.index.search(vectors, fetch)
+        finally:
+            faiss.omp_set_num_threads(before)
+        return scores, ids
+
     def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k best per row, skipping tombstones; places beyond the live count hold id -1."""
         n = len(vectors)
         if k <= 0 or self.count() == 0:
             return np.zeros((n, max(k, 0)), np.float32), np.full((n, max(k, 0)), -1, np.int64)
         fetch = min(self.index.ntotal, k + len(self.tombstones))
-        scores, ids = self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), fetch)
+        scores, ids = self._search(np.ascontiguousarray(vectors, dtype=np.float32), fetch)
         if not self.tombstones:
             return _pad_rows(list(scores), list(ids), k)
         dead = np.fromiter(self.tombstones, dtype=np.int64)
