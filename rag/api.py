@@ -288,8 +288,18 @@ def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
     streamed = frozenset({("POST", DOCUMENTS), ("POST", GRADIO_UPLOAD)})
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, streamed=streamed)
     token = settings.api_token.get_secret_value() if settings.api_token is not None else None
-    app.add_middleware(TokenGate, token=token, session_max_age_s=settings.session_max_age_s)
-    app.add_middleware(BrowserGuard, hosts=allowed_hosts(settings.host, settings.allowed_hosts))
+    app.add_middleware(
+        TokenGate,
+        token=token,
+        session_max_age_s=settings.session_max_age_s,
+        max_failures=settings.max_auth_failures,
+        failure_window_s=settings.auth_failure_window_s,
+    )
+    app.add_middleware(
+        BrowserGuard,
+        hosts=allowed_hosts(settings.host, settings.allowed_hosts),
+        cors_origins=frozenset(settings.cors_origins),
+    )
     return app
 
 

@@ -4,6 +4,10 @@
   loopback as if it were its own origin. Requests must name this service in their `Host` (`allowed_hosts`).
 - Cross-site writes: a form on another site may POST an upload or a delete (multipart needs no preflight). A
   request that changes something and comes from a page of another origin (its `Origin` header) is refused.
+- Cross-origin reads (CORS): another origin's page may read a response only if `RAG_CORS_ORIGINS` names that
+  origin, and never with the browser's cookies. Every `Access-Control-*` header a route sets (Gradio answers any
+  localhost origin, with credentials) is dropped here, and a preflight from an origin not named gets 403. Pages on
+  another port of the same host are other origins, though the browser sends them this service's cookies.
 - What rendered content may do: documents and LLM answers are untrusted text. The security headers keep images
   to this origin (so a planted `<img>` or Markdown image cannot carry data away) and the pages out of frames.
 """
@@ -18,6 +22,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CORS_PREFIX = b"access-control-"
+CORS_METHODS = b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+CORS_HEADERS = b"authorization, content-type"
+CORS_MAX_AGE_S = b"600"
 SECURITY_HEADERS = [
     (b"content-security-policy", b"img-src 'self' data: blob:; frame-ancestors 'none'"),
     (b"x-content-type-options", b"nosniff"),
@@ -54,11 +62,12 @@ def _host_name(value: str) -> str:
 
 
 class BrowserGuard:
-    """ASGI middleware: trusted `Host`, same-origin writes, and security headers on every response."""
+    """ASGI middleware: trusted `Host`, same-origin writes, CORS for named origins only, security headers."""
 
-    def __init__(self, app: ASGIApp, hosts: frozenset[str] | None) -> None:
+    def __init__(self, app: ASGIApp, hosts: frozenset[str] | None, cors_origins: frozenset[str]) -> None:
         self.app = app
         self.hosts = hosts
+        self.cors_origins = cors_origins
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse a request from a foreign host or origin; otherwise pass it on and add the headers."""
@@ -71,18 +80,42 @@ class BrowserGuard:
             await _refuse(scope, send, f"host {host!r} is not served here; add it to RAG_ALLOWED_HOSTS")
             return
         origin = headers.get(b"origin", b"").decode("latin-1")
-        changes = scope["type"] == "websocket" or scope["method"] in UNSAFE_METHODS
         # "null" is what a sandboxed frame or a local file sends: as foreign as any other site.
-        if changes and origin and urlsplit(origin).netloc.lower() != host.lower():
+        foreign = bool(origin) and urlsplit(origin).netloc.lower() != host.lower()
+        # CORS covers HTTP only: a websocket from another origin is refused whatever RAG_CORS_ORIGINS says.
+        shared = foreign and scope["type"] == "http" and origin.lower() in self.cors_origins
+        preflight = scope["type"] == "http" and scope["method"] == "OPTIONS"
+        if foreign and preflight and b"access-control-request-method" in headers:
+            await self._preflight(scope, send, origin, shared)
+            return
+        changes = scope["type"] == "websocket" or scope["method"] in UNSAFE_METHODS
+        if changes and foreign and not shared:
             await _refuse(scope, send, f"requests from pages of {origin} may not change anything here")
             return
+        cors = [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin")] if shared else []
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+                kept = [(k, v) for k, v in message.get("headers", []) if not k.lower().startswith(CORS_PREFIX)]
+                message["headers"] = [*kept, *cors, *SECURITY_HEADERS]
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+    async def _preflight(self, scope: Scope, send: Send, origin: str, shared: bool) -> None:
+        """Answer a CORS preflight here, before the token gate: browsers send it without credentials."""
+        if not shared:
+            await _refuse(scope, send, f"pages of {origin} may not call this service; add it to RAG_CORS_ORIGINS")
+            return
+        allow = [
+            (b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"access-control-allow-methods", CORS_METHODS),
+            (b"access-control-allow-headers", CORS_HEADERS),
+            (b"access-control-max-age", CORS_MAX_AGE_S),
+            (b"vary", b"Origin"),
+        ]
+        await send({"type": "http.response.start", "status": 204, "headers": [*allow, *SECURITY_HEADERS]})
+        await send({"type": "http.response.body", "body": b""})
 
 
 async def _refuse(scope: Scope, send: Send, message: str) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LLM_IN_FLIGHT = 16
@@ -158,6 +159,13 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     # How long a browser's login lasts.
     session_max_age_s: int = Field(default=12 * 3600, ge=60)
+    # Wrong tokens (bearer headers and logins) one client address may send in a window; past that, 429. The right
+    # token always passes.
+    max_auth_failures: int = Field(default=5, ge=1)
+    auth_failure_window_s: float = Field(default=60.0, gt=0)
+    # Origins of other web pages that may read responses (CORS), as a comma list of `scheme://host[:port]`;
+    # empty: none, the UI's own routes included. Never with credentials: such pages send the bearer token.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Host names requests may address the service by (DNS rebinding); empty: loopback's names when bound to
     # loopback, any name otherwise (a public bind needs a token). Behind a proxy, its public name.
     allowed_hosts: list[str] = Field(default_factory=list)
@@ -182,6 +190,25 @@ class Settings(BaseSettings):
                 "RAG_API_TOKEN is empty, which would leave the service open: set a long random token or unset it"
             )
         return v
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, v: object) -> object:
+        if not isinstance(v, str):
+            return v
+        return [o.strip() for o in v.split(",") if o.strip()]
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, v: list[str]) -> list[str]:
+        for origin in v:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+                raise ValueError(
+                    f"RAG_CORS_ORIGINS: {origin!r} is not an origin; write scheme://host[:port], "
+                    "e.g. https://app.example.org, separated by commas"
+                )
+        return [origin.lower() for origin in v]
 
     @model_validator(mode="after")
     def _llm_needs_an_endpoint(self) -> Settings:

@@ -113,7 +113,9 @@ def test_bad_input_is_422_and_big_body_413(client: TestClient) -> None:
 
 @pytest.fixture(scope="module")
 def guarded(pipe: Pipeline) -> FastAPI:
-    return create_app(pipe.derived(settings=pipe.settings.model_copy(update={"api_token": TOKEN})))
+    # Every route is tried with a wrong token: the failure limit (tests/test_auth.py) would answer 429 after a few.
+    tries = {"api_token": TOKEN, "max_auth_failures": 10_000}
+    return create_app(pipe.derived(settings=pipe.settings.model_copy(update=tries)))
 
 
 def _routes(routes: list[Any], prefix: str = "") -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@ from rag import Pipeline
 from rag.api import create_app
 from rag.data import Citation
 from ui.app import corpus_examples
-from ui.render import chat_message, document_page, highlight, plain
+from ui.render import chat_message, document_page, highlight, plain, status
 
 from .conftest import ROOT, serving
 from .scripted_llm import Reply, ScriptedLLM
@@ -221,5 +221,41 @@ def test_the_ui_reads_only_files_uploaded_through_it_and_keeps_no_copy(fake_pipe
             assert "added" not in stream and Path(path).name not in fake_pipe.documents, stream
         files = {"files": ("plan.txt", b"The Silk Road Fund plans a new office in Almaty in 2027.", "text/plain")}
         uploaded = client.post("/gradio_api/upload", files=files).json()[0]
-        assert "plan.txt: added" in add(client, uploaded)
+        assert (
+            plain("plan.txt: added")
+            in ui_call(client, "add", [[{"path": uploaded, "meta": {"_type": "gradio.FileData"}}]])[0]
+        )
         assert "plan.txt" in fake_pipe.documents and not Path(uploaded).exists()
+
+
+PHISHING_NAME = "[Session expired…](https:evil.example) .txt"
+
+
+def ui_call(client: Any, route: str, data: list[Any]) -> list[Any]:
+    """What a UI event returns, through Gradio's API, as the browser gets it."""
+    event = client.post(f"/gradio_api/call/{route}", json={"data": data}).json()["event_id"]
+    stream = client.get(f"/gradio_api/call/{route}/{event}").text
+    done = [line[6:] for line in stream.splitlines() if line.startswith("data: [")]
+    assert done, stream
+    result: list[Any] = json.loads(done[-1])
+    return result
+
+
+def test_the_status_box_shows_names_as_written() -> None:
+    shown = status(f"✓ {PHISHING_NAME}: deleted", "⚠ <img src=x>.txt: refused")
+    assert "](" not in shown and "<img" not in shown and "\n\n⚠ &lt;img" in shown
+    assert shown.startswith("✓ \\[Session expired…\\]\\(https\\:evil\\.example\\) \\.txt\\: deleted")
+
+
+def test_document_names_in_the_documents_tab_cannot_become_links(fake_pipe: Pipeline) -> None:
+    """A name uploaded through the API, then deleted in the Documents tab; and one uploaded through the UI."""
+    from fastapi.testclient import TestClient
+
+    fake_pipe.add_document(b"The Silk Road Fund opened an office in Almaty in 2027.", PHISHING_NAME)
+    with TestClient(create_app(fake_pipe)) as client:
+        deleted = ui_call(client, "delete", [PHISHING_NAME])[0]
+        assert deleted == status(f"✓ {PHISHING_NAME}: deleted · 已删除") and "](" not in deleted
+        files = {"files": ("[x](https:evil.example).txt", b"The fund plans an office in Almaty in 2028.", "text/plain")}
+        uploaded = client.post("/gradio_api/upload", files=files).json()[0]
+        added = ui_call(client, "add", [[{"path": uploaded, "meta": {"_type": "gradio.FileData"}}]])[0]
+    assert "added" in added and "](" not in added and "\\[x\\]" in added

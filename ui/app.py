@@ -26,7 +26,7 @@ from rag.errors import InputError, RagError
 from rag.ingest import SUPPORTED
 from rag.lexical import ZH_STOP, jieba_tokenizer
 from rag.pipeline import Pipeline
-from ui.render import chat_message, place, plain, sources_html, view_link
+from ui.render import chat_message, place, plain, sources_html, status, view_link
 
 log = logging.getLogger(__name__)
 # What the UI says about a fault of its own; the traceback goes to the server log, never to the browser.
@@ -98,7 +98,7 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
         message: str, history: list[dict[str, Any]], turns: list[Turn]
     ) -> Iterator[tuple[list[dict[str, Any]], str, str, list[Turn]]]:
         """Stream the answer into the chat; the conversation so far (`turns`) lets a follow-up stand alone."""
-        history = [*history, {"role": "user", "content": message}]
+        history = [*history, {"role": "user", "content": plain(message)}]
         asked = [*turns, Turn("user", message)]
         try:
             text = ""
@@ -110,7 +110,7 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
                 done = [*history, {"role": "assistant", "content": chat_message(part)}]
                 yield done, sources_html(pipe, part), "", [*asked, Turn("assistant", part.text)]
         except RagError as exc:
-            yield [*history, {"role": "assistant", "content": f"⚠ {exc}"}], "", "", turns
+            yield [*history, {"role": "assistant", "content": plain(f"⚠ {exc}")}], "", "", turns
         except Exception:
             log.exception("the chat failed on %r", message[:200])
             yield [*history, {"role": "assistant", "content": INTERNAL}], "", "", turns
@@ -149,16 +149,16 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
                 continue
             what = "added · 已添加" if changed else "unchanged · 未改变"
             lines.append(f"✓ {name}: {what} ({info.language}, {info.chunks} chunks)")
-        return "\n\n".join(lines), documents_table(pipe), names()
+        return status(*lines), documents_table(pipe), names()
 
     def delete(name: str | None) -> tuple[str, list[list[Any]], Any]:
         if not name:
-            return "Choose a document first · 请先选择文档", documents_table(pipe), names()
+            return status("Choose a document first · 请先选择文档"), documents_table(pipe), names()
         try:
             pipe.remove_documents([name])
         except RagError as exc:
-            return f"⚠ {exc}", documents_table(pipe), names()
-        return f"✓ {name}: deleted · 已删除", documents_table(pipe), names()
+            return status(f"⚠ {exc}"), documents_table(pipe), names()
+        return status(f"✓ {name}: deleted · 已删除"), documents_table(pipe), names()
 
     # Uploads that are never added to the collection are removed from Gradio's cache after a while.
     with gr.Blocks(title="rag-bilingual", delete_cache=(UPLOAD_TTL_S, UPLOAD_TTL_S)) as demo:
@@ -190,14 +190,14 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
                 elem_id="upload",
             )
             upload = gr.Button("Add to the collection · 加入文档库", variant="primary", elem_id="add")
-            status = gr.Markdown(elem_id="upload-status")
+            shown = gr.Markdown(elem_id="upload-status")
             table = gr.Dataframe(
                 value=lambda: documents_table(pipe), headers=DOCUMENT_COLUMNS, interactive=False, elem_id="documents"
             )
             with gr.Row():
                 chosen = gr.Dropdown(choices=sorted(pipe.documents), label="Document · 文档", elem_id="chosen")
                 remove = gr.Button("Delete · 删除", variant="stop", elem_id="delete")
-            upload.click(add, files, [status, table, chosen])
-            remove.click(delete, chosen, [status, table, chosen])
+            upload.click(add, files, [shown, table, chosen])
+            remove.click(delete, chosen, [shown, table, chosen])
             demo.load(lambda: (documents_table(pipe), names()), None, [table, chosen])
     return demo

@@ -2,7 +2,8 @@
 
 No Gradio here, so that the service can serve `/view` before the UI has loaded.
 
-Everything that comes from a document or a model is escaped: HTML in the panels, Markdown (`plain`) in the chat.
+Everything that comes from a document, an upload's name or a model is escaped: HTML in the panels, Markdown
+(`plain`) in the chat and the documents tab's status.
 """
 
 from __future__ import annotations
@@ -107,6 +108,14 @@ def plain(text: str) -> str:
     would make the browser fetch a URL of the document's choosing.
     """
     return MARKDOWN_SPECIAL.sub(r"\\\g<0>", text).replace("<", "&lt;")
+
+
+def status(*lines: str) -> str:
+    """Lines for a Markdown status box, each shown as written (they name uploads and documents), a blank line apart.
+
+    A document named `[Session expired](https://evil.example).txt` would otherwise be a live link in the box.
+    """
+    return "\n\n".join(plain(line) for line in lines)
 
 
 def chat_message(answer: Answer) -> str:
