@@ -16,9 +16,11 @@ import hashlib
 import itertools
 import json
 import logging
+import tempfile
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -62,6 +64,7 @@ from rag.limits import Admission, BodyLimit
 from rag.openai_api import openai_router
 from rag.pipeline import Pipeline
 from rag.service import RETRY_AFTER_S, Service, ServiceUnavailableError
+from rag.storage import storage_faults
 from ui.render import VIEW_PATH, document_page
 
 log = logging.getLogger(__name__)
@@ -108,7 +111,9 @@ async def read_upload(request: Request, limit: int) -> tuple[str, bytes]:
             yield block
 
     try:
-        form = await MultiPartParser(request.headers, counted(), max_files=1, max_fields=8).parse()
+        # Past 1 MiB the parser spools to the temporary folder, whose disk may be the full one.
+        with storage_faults(Path(tempfile.gettempdir())):
+            form = await MultiPartParser(request.headers, counted(), max_files=1, max_fields=8).parse()
     except MultiPartException as exc:
         raise InputError(f"the multipart body cannot be read ({exc.message})") from exc
     try:

@@ -40,7 +40,7 @@ MARGIN = 256 * 1024
 def sqlite_error(message: str, code: int | None = None) -> sqlite3.OperationalError:
     exc = sqlite3.OperationalError(message)
     if code is not None:
-        exc.sqlite_errorcode = code  # type: ignore[attr-defined]
+        exc.sqlite_errorcode = code
     return exc
 
 
@@ -278,3 +278,15 @@ def test_a_read_only_disk_answers_and_refuses_writes_by_name(small_disk: Path, s
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
     assert client.post("/v1/documents", files={"file": ("rail.txt", RAIL)}).status_code == 201
+
+
+def test_an_upload_spooled_to_a_full_temporary_disk_gets_507(
+    fake_pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def no_room(self: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("rag.api.MultiPartParser.parse", no_room)
+    client = TestClient(create_app(fake_pipe, with_ui=False))
+    r = client.post("/v1/documents", files={"file": ("aiib.txt", AIIB)})
+    assert r.status_code == 507 and "is full" in r.json()["error"]["message"]
