@@ -4,7 +4,8 @@ Routes under `/v1` (ask, search, documents with upload and delete, status, OpenA
 and `/healthz`. Input errors become 4xx with a JSON body (`ERROR_STATUS`), an oversized body 413 before it is
 read whole (an upload: as soon as its stream passes the limit); with `RAG_API_TOKEN` set,
 `rag.auth.TokenGate` answers every route but `/healthz` and `/login` with 401 unless the request carries the
-token (the UI included). Nothing returns a stack trace or a file path.
+token (the UI included). Nothing returns a stack trace; the only file path is the index folder's, in the errors
+an operator must act on (a full, read-only or damaged index).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import hashlib
 import itertools
 import json
 import logging
+import tempfile
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -50,6 +53,8 @@ from rag.errors import (
     InputError,
     NotFoundError,
     RagError,
+    StorageError,
+    StorageFullError,
     TooLargeError,
     UnreadableDocumentError,
     UnsupportedFormatError,
@@ -59,6 +64,7 @@ from rag.limits import Admission, BodyLimit
 from rag.openai_api import openai_router
 from rag.pipeline import Pipeline
 from rag.service import RETRY_AFTER_S, Service, ServiceUnavailableError
+from rag.storage import storage_faults
 from ui.render import VIEW_PATH, document_page
 
 log = logging.getLogger(__name__)
@@ -66,9 +72,13 @@ DOCUMENTS = "/v1/documents"
 GRADIO_UPLOAD = "/gradio_api/upload"
 # Room for the multipart boundaries and part headers around an upload's file.
 MULTIPART_SLACK = 64 * 1024
-# HTTP status per error class (the most specific class wins); other RagErrors are 422.
+# HTTP status per error class (the most specific class wins); other RagErrors are 422. A full disk is 507; a
+# read-only or forbidden one (and another storage fault) 503: the request was fine and the service still answers
+# questions, but it cannot take writes until an operator acts, which Retry-After (`storage_retry_after_s`) says.
 ERROR_STATUS: dict[type[RagError], int] = {
     ServiceUnavailableError: 503,
+    StorageFullError: 507,
+    StorageError: 503,
     NotFoundError: 404,
     IndexStaleError: 409,
     TooLargeError: 413,
@@ -101,7 +111,9 @@ async def read_upload(request: Request, limit: int) -> tuple[str, bytes]:
             yield block
 
     try:
-        form = await MultiPartParser(request.headers, counted(), max_files=1, max_fields=8).parse()
+        # Past 1 MiB the parser spools to the temporary folder, whose disk may be the full one.
+        with storage_faults(Path(tempfile.gettempdir())):
+            form = await MultiPartParser(request.headers, counted(), max_files=1, max_fields=8).parse()
     except MultiPartException as exc:
         raise InputError(f"the multipart body cannot be read ({exc.message})") from exc
     try:
@@ -257,7 +269,7 @@ def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
         state = service.status
         return JSONResponse({"ready": state == "ready", "status": state}, status_code=200 if state == "ready" else 503)
 
-    _handlers(app)
+    _handlers(app, settings.storage_retry_after_s)
 
     @app.get(VIEW_PATH + "/{name}", response_class=HTMLResponse, include_in_schema=False)
     def view(name: str, start: int = Query(0, ge=0), end: int = Query(0, ge=0)) -> Any:
@@ -366,13 +378,15 @@ class LateUI:
         await blocks.run_extra_startup_events()
 
 
-def _handlers(app: FastAPI) -> None:
+def _handlers(app: FastAPI, storage_retry_after_s: int) -> None:
     Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
 
     async def input_error(request: Request, exc: Exception) -> JSONResponse:
         status = next((code for kind, code in ERROR_STATUS.items() if isinstance(exc, kind)), 422)
         response = _error(status, type(exc).__name__, str(exc))
-        if status == 503:
+        if isinstance(exc, StorageError):
+            response.headers["retry-after"] = str(storage_retry_after_s)
+        elif status == 503:
             response.headers["retry-after"] = str(RETRY_AFTER_S)
         return response
 

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from rag import storage
 from rag.data import Chunk, Sentence
-from rag.errors import IndexCorruptError
+from rag.errors import IndexCorruptError, StorageFullError, StorageReadOnlyError
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
@@ -106,22 +107,72 @@ class Catalog:
         return self.path.is_file()
 
     @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection (WAL, foreign keys on) with the schema in place; closed on exit."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)) as con:
-            try:
+    def connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection (WAL, foreign keys on), closed on exit; with `write`, the schema is put in place first.
+
+        A read connection writes nothing of its own, so that a full or read-only disk still answers. Storage
+        faults raise their `StorageError`, damage `IndexCorruptError`.
+        """
+        try:
+            with closing(self._open(write)) as con:
+                yield con
+        except sqlite3.Error as exc:
+            problem = storage.fault(exc, self.path)
+            if problem is not None:
+                raise problem from exc
+            if storage.is_damage(exc):
+                raise IndexCorruptError(
+                    f"{self.path} is damaged ({exc}); `rag index --rebuild` sets it aside (the file is kept) and "
+                    "indexes again, after it has said which documents that would drop and asked"
+                ) from exc
+            raise
+
+    def _open(self, write: bool) -> sqlite3.Connection:
+        if write:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        try:
+            _configure(con)
+            if write:
                 con.execute("PRAGMA journal_mode=WAL")
-                con.execute("PRAGMA synchronous=FULL")
-                con.execute("PRAGMA foreign_keys=ON")
                 if con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'skipped'").fetchone()[0] == 0:
                     con.executescript(SCHEMA)
-            except sqlite3.DatabaseError as exc:
-                raise IndexCorruptError(
-                    f"{self.path} is not a readable catalog ({exc}); run `rag index --rebuild`, which moves it "
-                    "aside and indexes the corpus folder again (uploaded documents need uploading again)"
-                ) from exc
-            yield con
+            else:
+                # The first read maps SQLite's shared-memory file (`-shm`), which it must create and grow.
+                con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as exc:
+            con.close()
+            fallback = None if write else self._fallback(exc)
+            if fallback is None:
+                raise
+            return self._open_without_shm(*fallback)
+        return con
+
+    def _fallback(self, exc: sqlite3.Error) -> tuple[str, str | None] | None:
+        """How to read when a full or read-only disk stops SQLite making its shared-memory file: (uri, pragma)."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        problem = storage.fault(exc, self.path)
+        uri = self.path.absolute().as_uri()
+        if isinstance(problem, StorageFullError):
+            # In exclusive locking mode SQLite keeps the WAL index in memory, not in the file it cannot grow; other
+            # readers wait for this read's end (the busy timeout), and the WAL's commits are read as usual.
+            return f"{uri}?mode=rw", "PRAGMA locking_mode=EXCLUSIVE"
+        if isinstance(problem, StorageReadOnlyError) and (not wal.exists() or wal.stat().st_size == 0):
+            # Nothing can write a read-only file system, and with no WAL the file alone is the committed state.
+            return f"{uri}?mode=ro&immutable=1", None
+        return None
+
+    def _open_without_shm(self, uri: str, pragma: str | None) -> sqlite3.Connection:
+        con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        try:
+            if pragma is not None:
+                con.execute(pragma)
+            _configure(con)
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error:
+            con.close()
+            raise
+        return con
 
     def move_aside(self) -> Path:
         """Rename an unreadable catalog (and its WAL files) out of the way; the path it now has."""
@@ -133,6 +184,14 @@ class Catalog:
                 os.replace(part, aside.with_name(aside.name + suffix))
         return aside
 
+    def salvage(self) -> list[tuple[str, str]] | None:
+        """Names and sources of a damaged catalog's documents, when that much of it reads; None when it does not."""
+        try:
+            with closing(sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True)) as con:
+                return [(name, source) for name, source in con.execute("SELECT name, source FROM documents")]
+        except sqlite3.DatabaseError:
+            return None
+
     def generation(self) -> int:
         """The committed generation (0 before the first write): a cheap check for readers."""
         if not self.exists():
@@ -142,7 +201,9 @@ class Catalog:
         return int(row[0]) if row else 0
 
     def read(self) -> CatalogState:
-        """The committed generation, whole, from one read transaction."""
+        """The committed generation, whole, from one read transaction (generation 0 before the first write)."""
+        if not self.exists():
+            return CatalogState(0, {}, [], [], [], [])
         with self.connect() as con:
             con.execute("BEGIN")
             try:
@@ -173,7 +234,7 @@ class Catalog:
 
     def set_skipped(self, skipped: dict[str, tuple[int, float, str]]) -> None:
         """Replace the record of unreadable folder files (it does not change what is searchable)."""
-        with self.connect() as con:
+        with self.connect(write=True) as con:
             con.execute("BEGIN IMMEDIATE")
             con.execute("DELETE FROM skipped")
             con.executemany("INSERT INTO skipped VALUES (?, ?, ?, ?)", [(n, *v) for n, v in skipped.items()])
@@ -183,6 +244,8 @@ class Catalog:
         """Ids and raw vectors of every chunk or sentence (`table`), in id order."""
         if table not in ("chunks", "sentences"):
             raise ValueError(table)
+        if not self.exists():
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         with self.connect() as con:
             rows = con.execute(f"SELECT id, vector FROM {table} ORDER BY id").fetchall()
         ids = np.asarray([r[0] for r in rows], dtype=np.int64)
@@ -195,7 +258,7 @@ class Catalog:
 
         `meta` gets the new generation. Nothing of it is visible until it commits.
         """
-        with self.connect() as con:
+        with self.connect(write=True) as con:
             con.execute("BEGIN IMMEDIATE")
             try:
                 con.executemany("DELETE FROM documents WHERE name = ?", [(name,) for name in remove])
@@ -207,6 +270,13 @@ class Catalog:
                 con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
+
+
+def _configure(con: sqlite3.Connection) -> None:
+    con.execute("PRAGMA synchronous=FULL")
+    con.execute("PRAGMA foreign_keys=ON")
+    # Sorts and temporary indexes in memory: a read must not need room on a disk that may be full.
+    con.execute("PRAGMA temp_store=MEMORY")
 
 
 DOC_COLUMNS = "name, sha256, format, language, size, source, mtime, added, text, pages"

@@ -98,10 +98,16 @@ Names = Annotated[list[str], typer.Argument(help="Document names, as `rag docume
 def index(
     corpus: Corpus = None,
     rebuild: Annotated[bool, typer.Option(help="Re-chunk and re-embed every document.")] = False,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", help="With --rebuild of a damaged catalog: set it aside without asking (for scripts)."),
+    ] = False,
 ) -> None:
     """Sync the index with the corpus folder: add new files, replace changed ones, delete vanished ones.
 
-    Only what changed is embedded. Documents added with `rag add` or uploaded stay.
+    Only what changed is embedded. Documents added with `rag add` or uploaded stay; a rebuild re-embeds them from
+    their stored text. Should the catalog be damaged, `--rebuild` says which documents setting it aside would
+    drop, and asks.
     """
     from rag.collection import Collection
     from rag.embedding import load_embedder
@@ -111,8 +117,18 @@ def index(
     force_offline()
     install_tiktoken_encodings(settings.cache_dir / "tiktoken")
     collection = Collection(settings, load_embedder(settings))
-    if rebuild or collection.stale() is not None:
-        report = collection.rebuild(settings.corpus_dir if settings.corpus_dir.is_dir() else None)
+    folder = settings.corpus_dir if settings.corpus_dir.is_dir() else None
+    damage = collection.damage(folder) if rebuild else None
+    if damage is not None:
+        typer.echo(damage.warning(str(settings.index_dir)), err=True)
+        if not yes and not sys.stdin.isatty():
+            typer.echo("error: not set aside; run again with --yes to go ahead", err=True)
+            raise typer.Exit(EXIT_USER_ERROR)
+        if not yes and not typer.confirm("Set it aside and rebuild?", default=False, err=True):
+            raise typer.Exit(EXIT_USER_ERROR)
+        report = collection.rebuild(folder, set_aside_damaged=True)
+    elif rebuild or collection.stale() is not None:
+        report = collection.rebuild(folder)
     else:
         report = collection.sync(settings.corpus_dir)
     _report(report)

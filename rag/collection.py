@@ -166,6 +166,34 @@ class WriteReport:
 
 
 @dataclass(frozen=True)
+class Damage:
+    """Why a catalog cannot be read, and the documents a rebuild from the corpus folder would drop.
+
+    `dropped` is None when not even the names can be read from it.
+    """
+
+    reason: str
+    dropped: list[str] | None
+
+    def warning(self, where: str) -> str:
+        """What a rebuild would do, for the user to agree to."""
+        if self.dropped is None:
+            lost = (
+                "Which documents it held cannot be read: any that were uploaded or added with `rag add` would no "
+                "longer be in the index."
+            )
+        elif self.dropped:
+            lost = f"It would drop {len(self.dropped)} documents that are not in the corpus folder: "
+            lost += ", ".join(self.dropped) + "."
+        else:
+            lost = "Every document it lists is in the corpus folder: none is dropped."
+        return (
+            f"{self.reason}\nA rebuild moves it aside in {where} (the file is kept) and indexes the corpus folder "
+            f"again. {lost}"
+        )
+
+
+@dataclass(frozen=True)
 class Incoming:
     """A document read for a write, before it is chunked and embedded."""
 
@@ -402,15 +430,33 @@ class Collection:
             self.store.set_skipped(known)
         return report
 
-    def rebuild(self, folder: Path | None = None) -> WriteReport:
+    def damage(self, folder: Path | None = None) -> Damage | None:
+        """None when the catalog reads; else why not, and which documents a rebuild from `folder` would drop.
+
+        Only damage counts (not a database, malformed pages): a full or read-only disk raises its StorageError.
+        """
+        try:
+            self.store.read()
+        except IndexCorruptError as exc:
+            salvaged = self.store.salvage()
+            if salvaged is None:
+                return Damage(str(exc), None)
+            present = {p.name for p in folder_files(folder)[0]} if folder is not None else set()
+            return Damage(str(exc), sorted(name for name, _ in salvaged if name not in present))
+        return None
+
+    def rebuild(self, folder: Path | None = None, set_aside_damaged: bool = False) -> WriteReport:
         """Re-chunk and re-embed every stored document, recompute the language means, and sync `folder` if given.
 
         Stored documents are rebuilt from their stored text, so uploads need no file. One commit replaces the
-        whole state.
+        whole state. A damaged catalog raises IndexCorruptError unless `set_aside_damaged` (asked of the user
+        after `damage` said what it drops): then it is moved aside and only `folder` is indexed.
         """
         try:
             records = self.store.read().documents if self.exists() else []
         except IndexCorruptError as exc:
+            if not set_aside_damaged:
+                raise
             aside = self.store.reset()
             log.warning("%s; moved it to %s and rebuilding from the corpus folder", exc, aside)
             records = []

@@ -41,3 +41,19 @@ class NotFoundError(InputError):
 
 class TooLargeError(InputError):
     """An upload over the size limit."""
+
+
+class StorageError(RagError):
+    """The disk under the index refused a read or a write; what was committed before is intact."""
+
+
+class StorageFullError(StorageError):
+    """No room on the disk holding the index for a write; the message names the path and the free space."""
+
+
+class StorageReadOnlyError(StorageError):
+    """The index is on a file system mounted read-only: questions are answered, writes are refused."""
+
+
+class StoragePermissionError(StorageError):
+    """The service's user may not write (or read) the index folder."""

@@ -24,7 +24,7 @@ from rag.collection import Collection, DocumentInfo, Snapshot, WriteReport
 from rag.conversation import Turn, standalone_question
 from rag.data import Answer, Document, Hit
 from rag.embedding import Embedder, load_embedder
-from rag.errors import CorpusError, IndexStaleError, InputError
+from rag.errors import CorpusError, IndexStaleError, InputError, StorageError
 from rag.lexical import LexicalIndex, jieba_tokenizer
 from rag.llm import ChatModel, LLMUnavailableError, RateLimitedLog, make_chat_model
 from rag.offline import force_offline, install_tiktoken_encodings
@@ -78,7 +78,12 @@ def open_collection(settings: Settings, collection: Collection, sync: bool, rebu
         log.warning("corpus folder %s does not exist; serving the index as it is", folder)
         return
     if sync:
-        report = collection.sync(folder)
+        try:
+            report = collection.sync(folder)
+        except StorageError as exc:
+            # The committed state is whole: serve it, and say why the folder's changes wait.
+            log.warning("could not sync %s (%s); answering from the index as it is", folder, exc)
+            return
         if report.changed or report.skipped:
             log.info("synced %s: %s", folder, report.summary())
         return

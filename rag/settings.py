@@ -144,6 +144,12 @@ class Settings(BaseSettings):
     # An upload larger than this gets 413; the body is counted as it streams in, never held in memory whole.
     max_upload_bytes: int = Field(default=32 * 2**20, ge=1024)
 
+    # A write to the index goes ahead only when the disk holding it keeps this much free after the write's
+    # estimated size: reads need a little room (SQLite's shared-memory and WAL files), and the estimate is rough.
+    min_free_bytes: int = Field(default=64 * 2**20, ge=0)
+    # What Retry-After says when the index's disk is full, read-only or not permitted: an operator has to act.
+    storage_retry_after_s: int = Field(default=60, ge=1)
+
     # HTTP service: bind address, request body limit, and an optional bearer token for every /v1 route.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

@@ -22,6 +22,7 @@ from rag.errors import (
     IndexStaleError,
     InputError,
     NotFoundError,
+    StorageFullError,
     UnreadableDocumentError,
     UnsupportedFormatError,
 )
@@ -181,11 +182,13 @@ def test_a_failed_commit_leaves_the_old_state_and_no_orphans(
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(Catalog, "write", disk_full)
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(StorageFullError, match=r"the disk holding .*index is full \(.* free\)"):
         fake_pipe.add_document(AIIB.encode(), "aiib.txt")
+    # The failed write removed the vector files it had saved at once, not at the next write.
+    assert sorted(p.name for p in settings.index_dir.glob("*.faiss*")) == ["chunks-1.faiss", "sentences-1.faiss"]
     monkeypatch.undo()
     assert state_of(fake_pipe) == before
-    fake_pipe.add_document(RAIL.encode(), "rail.txt")  # the next write clears what the failed one left
+    fake_pipe.add_document(RAIL.encode(), "rail.txt")
     names = sorted(p.name for p in settings.index_dir.glob("*.faiss*"))
     assert names == ["chunks-1.faiss", "chunks-2.faiss", "sentences-1.faiss", "sentences-2.faiss"]
 
@@ -208,11 +211,41 @@ def test_a_corrupt_catalog_says_what_to_do(settings: Settings, fake_pipe: Pipeli
     for extra in path.parent.glob(CATALOG_FILE + "-*"):
         extra.unlink()
     path.write_bytes(b"not a database" * 100)
-    with pytest.raises(IndexCorruptError, match=r"not a readable catalog.*rag index --rebuild"):
+    with pytest.raises(IndexCorruptError, match=r"is damaged .*`rag index --rebuild` sets it aside.*and asked"):
         Pipeline.load(settings, embedder=FakeEmbedder(), sync=False)
-    rebuilt = Pipeline.load(settings, embedder=FakeEmbedder(), rebuild=True)
-    assert sorted(rebuilt.documents) == ["en.txt", "zh.md"]
+    # Not even a rebuild sets it aside unasked: only the user, told what it drops, can.
+    with pytest.raises(IndexCorruptError):
+        Pipeline.load(settings, embedder=FakeEmbedder(), rebuild=True)
+    collection = Collection(settings, FakeEmbedder())
+    damage = collection.damage(settings.corpus_dir)
+    assert damage is not None and damage.dropped is None
+    assert "uploaded or added with `rag add` would no longer be in the index" in damage.warning("here")
+    collection.rebuild(settings.corpus_dir, set_aside_damaged=True)
+    assert sorted(collection.snapshot().documents) == ["en.txt", "zh.md"]
     assert len(list(settings.index_dir.glob(CATALOG_FILE + ".damaged-*"))) == 1
+
+
+def test_damage_names_the_uploads_a_rebuild_would_drop(
+    fake_pipe: Pipeline, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_pipe.add_document(AIIB.encode(), "aiib.txt")
+    collection = Collection(settings, FakeEmbedder())
+    assert collection.damage(settings.corpus_dir) is None
+
+    def damaged(self: object) -> None:
+        raise IndexCorruptError("catalog.sqlite is damaged (database disk image is malformed)")
+
+    monkeypatch.setattr(type(collection.store), "read", damaged)
+    damage = collection.damage(settings.corpus_dir)
+    assert damage is not None and damage.dropped == ["aiib.txt"]
+    assert "drop 1 documents that are not in the corpus folder: aiib.txt" in damage.warning("here")
+
+
+def test_a_rebuild_keeps_uploads(fake_pipe: Pipeline, settings: Settings) -> None:
+    fake_pipe.add_document(AIIB.encode(), "aiib.txt")
+    report = Collection(settings, FakeEmbedder()).rebuild(settings.corpus_dir)
+    assert sorted(report.added) == ["aiib.txt", "en.txt", "zh.md"]
+    assert not list(settings.index_dir.glob(CATALOG_FILE + ".damaged-*"))
 
 
 KILLED_WRITE = """

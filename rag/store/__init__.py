@@ -131,6 +131,10 @@ class Store(Protocol):
         """Set an unreadable catalog aside so that a rebuild can start afresh; where it went."""
         ...
 
+    def salvage(self) -> list[tuple[str, str]] | None:
+        """Names and sources of the documents of an unreadable catalog, as far as it reads; None: unknown."""
+        ...
+
 
 def new_vector_index(settings: Settings, ids: np.ndarray, vectors: np.ndarray) -> VectorIndex:
     """A new in-memory FAISS index of the configured type holding `vectors` under `ids`."""

@@ -16,6 +16,7 @@ import numpy as np
 
 from rag.errors import IndexCorruptError, InputError
 from rag.settings import Settings
+from rag.storage import removed_on_failure
 
 # IVF-PQ: 8-bit codes, 8 dimensions per sub-quantizer; FAISS wants ~39 training points per centroid.
 PQ_BITS = 8
@@ -193,17 +194,16 @@ class FaissIndex:
         return FaissIndex(copy, self.settings, set(self.tombstones))
 
     def save(self, path: Path) -> None:
-        """Write the index and its tombstones to `path` (and `path`.tombstones), each renamed into place."""
-        tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self.index, str(tmp))
-        _fsync(tmp)
-        os.replace(tmp, path)
+        """Write the index and its tombstones to `path` (and `path`.tombstones), each renamed into place.
+
+        A write that fails (a full disk) removes its temporary file and raises the OSError.
+        """
+        # Serialized here and written by Python, not by `faiss.write_index`: FAISS ignores the error of the
+        # closing flush, so on a full disk it could leave a short file that would be renamed into place.
+        _write_atomic(path, faiss.serialize_index(self.index).tobytes())
         marks = path.with_name(path.name + ".tombstones")
         if self.tombstones:
-            tmp_marks = marks.with_name(marks.name + ".tmp")
-            tmp_marks.write_text(json.dumps(sorted(self.tombstones)), "utf-8")
-            _fsync(tmp_marks)
-            os.replace(tmp_marks, marks)
+            _write_atomic(marks, json.dumps(sorted(self.tombstones)).encode())
         else:
             marks.unlink(missing_ok=True)
 
@@ -222,9 +222,15 @@ class FaissIndex:
         return cls(index, settings, tombstones)
 
 
-def _fsync(path: Path) -> None:
-    with path.open("rb") as f:
-        os.fsync(f.fileno())
+def _write_atomic(path: Path, data: bytes) -> None:
+    """`data` in `path`, synced and renamed into place from a temporary file that a failure removes."""
+    tmp = path.with_name(path.name + ".tmp")
+    with removed_on_failure([tmp]):
+        with tmp.open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
 
 
 def _pad_rows(scores: list[np.ndarray], ids: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:

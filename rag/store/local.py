@@ -23,7 +23,8 @@ from rag.centring import LanguageMeans, centre
 from rag.checksum import sha256_file
 from rag.errors import IndexCorruptError
 from rag.settings import Settings
-from rag.store import Commit, VectorIndex, new_vector_index
+from rag.storage import check_room, removed_on_failure, storage_faults
+from rag.store import TABLES, Commit, VectorIndex, new_vector_index
 from rag.store.faiss_index import FaissIndex
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,11 @@ log = logging.getLogger(__name__)
 CATALOG_FILE = "catalog.sqlite"
 LOCK_FILE = ".write.lock"
 VECTOR_FILES = {"chunks": "chunks-{gen}.faiss", "sentences": "sentences-{gen}.faiss"}
+# Sizes for `write_bytes`: a float32, an int64 id or graph link; a document's text is stored about this many
+# times over (the text, its chunks' clean text with their overlap, their tokens, its sentences).
+FLOAT_BYTES = 4
+ID_BYTES = 8
+CATALOG_TEXT_COPIES = 5
 # What an index of the earlier format (one JSON-and-FAISS build per corpus) left; replaced by the first commit.
 LEGACY_FILES = ("vectors.faiss", "chunks.json", "sentences.faiss", "sentences.json", "means.json", "manifest.json")
 
@@ -61,13 +67,19 @@ class LocalStore:
         return self.catalog.skipped()
 
     def set_skipped(self, skipped: dict[str, tuple[int, float, str]]) -> None:
-        """Replace the record of unreadable folder files."""
-        self.catalog.set_skipped(skipped)
+        """Replace the record of unreadable folder files (when the disk keeps `min_free_bytes` free)."""
+        with storage_faults(self.folder):
+            check_room(self.folder, 0, self.settings.min_free_bytes)
+            self.catalog.set_skipped(skipped)
 
     def reset(self) -> str:
         """Move an unreadable catalog aside, under the write lock."""
-        with self.lock():
+        with self.lock(), storage_faults(self.folder):
             return str(self.catalog.move_aside())
+
+    def salvage(self) -> list[tuple[str, str]] | None:
+        """Names and sources of the documents of an unreadable catalog, when that much of it reads."""
+        return self.catalog.salvage()
 
     def indexes(
         self, state: CatalogState, means: LanguageMeans, settings: Settings, dim: int
@@ -111,8 +123,10 @@ class LocalStore:
     @contextmanager
     def lock(self) -> Iterator[None]:
         """Exclusive across processes (and threads); the OS releases it when its holder dies."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with (self.folder / LOCK_FILE).open("a") as handle:
+        with storage_faults(self.folder):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            handle = (self.folder / LOCK_FILE).open("a")
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -120,24 +134,33 @@ class LocalStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def commit(self, change: Commit, base: tuple[VectorIndex, VectorIndex]) -> None:
-        """Save the next generation's vector files, then commit the catalog naming them (under `lock`)."""
-        self._clear_orphans()
-        files = {}
-        for table, before in zip(("chunks", "sentences"), base, strict=True):
-            update = change.updates[table]
-            if update.full:
-                index = new_vector_index(self.settings, update.ids, update.vectors)
-            else:
-                index = before.for_write()
-                index.delete(update.deleted)
-                index.add(update.ids, update.vectors)
-            path = self.folder / VECTOR_FILES[table].format(gen=change.generation)
-            if not isinstance(index, FaissIndex):
-                raise TypeError(f"the local store saves FAISS indexes, not {type(index).__name__}")
-            index.save(path)
-            files[path.name] = sha256_file(path)
-        self.catalog.write(change.generation, change.meta | {"files": files}, change.add, change.remove)
-        self._drop_generations(keep={change.generation, change.generation - 1})
+        """Save the next generation's vector files, then commit the catalog naming them (under `lock`).
+
+        First the disk must have room for the write and `min_free_bytes` more; a write that fails all the same
+        removes the files it wrote. Storage faults raise their `StorageError`.
+        """
+        with storage_faults(self.folder):
+            self._clear_orphans()
+            check_room(self.folder, write_bytes(change, base, self.settings), self.settings.min_free_bytes)
+            files = {}
+            written: list[Path] = []
+            with removed_on_failure(written):
+                for table, before in zip(("chunks", "sentences"), base, strict=True):
+                    update = change.updates[table]
+                    if update.full:
+                        index = new_vector_index(self.settings, update.ids, update.vectors)
+                    else:
+                        index = before.for_write()
+                        index.delete(update.deleted)
+                        index.add(update.ids, update.vectors)
+                    path = self.folder / VECTOR_FILES[table].format(gen=change.generation)
+                    if not isinstance(index, FaissIndex):
+                        raise TypeError(f"the local store saves FAISS indexes, not {type(index).__name__}")
+                    written += [path, path.with_name(path.name + ".tombstones")]
+                    index.save(path)
+                    files[path.name] = sha256_file(path)
+                self.catalog.write(change.generation, change.meta | {"files": files}, change.add, change.remove)
+            self._drop_generations(keep={change.generation, change.generation - 1})
 
     def _clear_orphans(self) -> None:
         """Remove what a killed write left: vector files of generations never committed, temporary files."""
@@ -155,6 +178,25 @@ class LocalStore:
             gen = _generation_of(path)
             if gen is not None and gen not in keep:
                 path.unlink(missing_ok=True)
+
+
+def write_bytes(change: Commit, base: tuple[VectorIndex, VectorIndex], settings: Settings) -> int:
+    """About how many bytes `change` writes: the next generation's vector files, and its catalog rows twice.
+
+    Twice, since SQLite writes a transaction's pages to the WAL first and into the catalog file at the next
+    checkpoint. An estimate from above: a vector costs what an HNSW graph over floats stores for it.
+    """
+    vectors = 0
+    for table, before in zip(TABLES, base, strict=True):
+        update = change.updates[table]
+        count = len(update.ids) if update.full else before.count() - len(update.deleted) + len(update.ids)
+        dim = update.vectors.shape[1] if update.vectors.ndim == 2 else 0
+        vectors += count * (dim * FLOAT_BYTES + ID_BYTES + 2 * settings.hnsw_m * ID_BYTES)
+    rows = sum(
+        len(d.record.text.encode()) * CATALOG_TEXT_COPIES + d.chunk_vectors.nbytes + d.sentence_vectors.nbytes
+        for d in change.add
+    )
+    return vectors + 2 * rows
 
 
 def _generation_of(path: Path) -> int | None:

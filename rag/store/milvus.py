@@ -426,6 +426,10 @@ class MilvusStore:
         self._generation = None
         return f"nowhere: dropped {self.prefix}_* in {self.where}"
 
+    def salvage(self) -> list[tuple[str, str]] | None:
+        """None: a damaged Milvus state is not read any further, so which documents it held is not known."""
+        return None
+
     # writing
 
     @contextmanager
