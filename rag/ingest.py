@@ -18,7 +18,6 @@ limit. `rag.isolation` runs all of this in a child process bounded in memory and
 from __future__ import annotations
 
 import bisect
-import contextlib
 import io
 import re
 import zipfile
@@ -34,6 +33,7 @@ import trafilatura
 from bs4 import BeautifulSoup, UnicodeDammit
 from charset_normalizer import from_bytes
 from docx.table import Table
+from lxml import etree
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from pypdf import PasswordType, PdfReader
@@ -302,15 +302,19 @@ def _pdf_page_texts(data: bytes, name: str) -> list[str]:
             f"{name} decompresses to more than a document holds ({exc}); it looks like a decompression bomb"
         ) from exc
     except Exception as first:  # pypdf raises many types on damaged files, not only PdfReadError
+        _raise_if_out_of_memory(first)
         try:
             return _pdfium_pages(data, name)
         except UnreadableDocumentError:
             raise
         except Exception as exc:
+            _raise_if_out_of_memory(exc)
             raise _pdfium_error(name, exc, first) from exc
     if not any(text.strip() for text in texts):
-        with contextlib.suppress(Exception):
+        try:
             return _pdfium_pages(data, name)
+        except Exception as exc:  # pypdf's empty pages stand: pdfium could not do better
+            _raise_if_out_of_memory(exc)
     return texts
 
 
@@ -386,6 +390,7 @@ def _read_docx(data: bytes, name: str, settings: Settings) -> Extracted:
         document = docx.Document(io.BytesIO(data))
         blocks = [_table_text(item) if isinstance(item, Table) else item.text for item in document.iter_inner_content()]
     except Exception as exc:  # a bad zip, a zip that is not a Word file, broken XML: each its own type
+        _raise_if_out_of_memory(exc)
         raise UnreadableDocumentError(
             f"{name} is damaged or not a Word .docx file ({exc}); if it is an old .doc, save it as .docx "
             "and upload again"
@@ -476,7 +481,8 @@ def _trafilatura_text(html: str) -> str:
     """The main text trafilatura finds in a page, its tables' rows as `| a | b |` lines; "" when it finds none."""
     try:
         text = trafilatura.extract(html, include_tables=True, include_comments=False, favor_precision=False)
-    except Exception:  # trafilatura fails on some broken markup; the caller's fallback still reads it
+    except Exception as exc:  # trafilatura fails on some broken markup; the caller's fallback still reads it
+        _raise_if_out_of_memory(exc)
         return ""
     lines = [line.rstrip() for line in _normalize_newlines(text or "").split("\n")]
     return "\n".join(line for line in lines if not TABLE_RULE.match(line)).strip()
@@ -486,6 +492,17 @@ def _soup_text(soup: BeautifulSoup) -> str:
     """A parsed page's remaining text, one line per block, runs of blank lines collapsed to one."""
     lines = [line.strip() for line in _normalize_newlines(soup.get_text("\n")).split("\n")]
     return BLANK_LINE_RUNS.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _raise_if_out_of_memory(exc: Exception) -> None:
+    """Let a parser's failure for want of memory out as MemoryError, not as a damaged file.
+
+    lxml (python-docx's and trafilatura's parser) reports a failed allocation as a syntax error.
+    """
+    if isinstance(exc, MemoryError):
+        raise exc
+    if isinstance(exc, etree.LxmlError) and getattr(exc, "code", None) == etree.ErrorTypes.ERR_NO_MEMORY:
+        raise MemoryError(f"lxml: {exc}") from exc
 
 
 READERS: dict[str, Callable[[bytes, str, Settings], Extracted]] = {

@@ -7,7 +7,8 @@ exits once it has answered, so the memory a big file took goes back to the syste
 
 Children are forked from a forkserver: a fresh interpreter that imports the readers once (about 0.4 s, at the
 first file), after which a child starts in about 5 ms. Forking the service itself would copy its model threads'
-state into the child, which a fork cannot do safely.
+state into the child, which a fork cannot do safely. As with any multiprocessing start method but fork, a script
+that writes to a collection needs the `if __name__ == "__main__":` guard: the forkserver imports the main module.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import signal
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, cast
 
 from rag.errors import RagError, TooLargeError, UnreadableDocumentError
@@ -80,7 +82,8 @@ def _outcome(kind: str, payload: Any, name: str, settings: Settings) -> Extracte
 
 def _child(sender: Connection, reader: Reader, data: bytes, name: str, settings: Settings) -> None:
     """Read the file under the limits and send back ("text", Extracted), ("error", RagError) or a failure."""
-    memory = settings.parse_memory_bytes
+    # On top of what the child holds when it starts, which depends on what the main script imported.
+    memory = _address_space() + settings.parse_memory_bytes
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     # A native abort must not leave a core file of up to parse_memory_bytes on the service's disk.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -99,6 +102,12 @@ def _child(sender: Connection, reader: Reader, data: bytes, name: str, settings:
         outcome = ("failed", "".join(traceback.format_exception(exc)))
     sender.send(outcome)
     sender.close()
+
+
+def _address_space() -> int:
+    """The virtual memory size of the calling process in bytes, which is what RLIMIT_AS bounds."""
+    pages = int(Path("/proc/self/statm").read_text().split()[0])
+    return pages * resource.getpagesize()
 
 
 def _out_of_memory(name: str, settings: Settings) -> TooLargeError:

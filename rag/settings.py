@@ -140,8 +140,8 @@ class Settings(BaseSettings):
     # An upload larger than this gets 413; the body is counted as it streams in, never held in memory whole.
     max_upload_bytes: int = Field(default=32 * 2**20, ge=1024)
     # Reading a file's text, done in a child process of its own so that a hostile or broken file costs that
-    # process, never the service: its address space (what a decompression bomb or a parser's runaway allocation
-    # hits; the process needs about 120 MiB to start) and its time, after which it is killed.
+    # process, never the service: the address space reading one file may add to what the child starts with (a
+    # decompression bomb or a parser's runaway allocation hits it), and its time, after which it is killed.
     parse_memory_bytes: int = Field(default=2 * 2**30, ge=256 * 2**20)
     parse_timeout_s: float = Field(default=120.0, gt=0)
     # Measured before any parser runs: what a PDF's streams (images aside: reading text never decodes them) or a
