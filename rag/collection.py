@@ -33,7 +33,8 @@ from rag.errors import (
     RagError,
     UnreadableDocumentError,
 )
-from rag.ingest import SUPPORTED, Extracted, read_bytes
+from rag.ingest import SUPPORTED, Extracted
+from rag.isolation import read_isolated
 from rag.lexical import tokenize
 from rag.settings import Settings
 from rag.store import Commit, IndexUpdate, Store, VectorIndex, new_vector_index, open_store
@@ -374,7 +375,7 @@ class Collection:
         current = self._record(name)
         if current is not None and current.sha256 == sha:
             return self._info_of(name), False
-        doc = self._prepare([Incoming(read_bytes(data, name), name, sha, len(data), source)])[0]
+        doc = self._prepare([Incoming(read_isolated(data, name, self.settings), name, sha, len(data), source)])[0]
         self.commit([doc], [])
         return self._info_of(name), True
 
@@ -506,7 +507,8 @@ class Collection:
                     )
                 mtime = path.stat().st_mtime
                 data = path.read_bytes()
-                items.append(Incoming(read_bytes(data, name), name, sha256_bytes(data), size, source, mtime))
+                text = read_isolated(data, name, self.settings)
+                items.append(Incoming(text, name, sha256_bytes(data), size, source, mtime))
             except (RagError, OSError) as exc:
                 log.warning("skipped %s: %s", path, exc)
                 report.skipped.append((path.name, str(exc)))

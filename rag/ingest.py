@@ -8,15 +8,20 @@ PDFs are read with pypdf. pdfium reads them instead when pypdf fails on a malfor
 damage) or cannot decrypt one (AES needs the `cryptography` package, which pypdf does not pull in), and takes a
 second look when pypdf finds no text at all, since its text extraction copes with some fonts pypdf's does not;
 only when both find nothing is the PDF reported as having no text layer.
+
+Before any parser sees a PDF, a Word file or a web page, what it would inflate to is measured against the limits
+in `Settings` (a PDF's streams and a Word file's parts, unpacked; a page's elements and depth), whichever library
+then reads it: a small file that unpacks to gigabytes is refused in milliseconds with a TooLargeError naming the
+limit. `rag.isolation` runs all of this in a child process bounded in memory and time, for what the measures miss.
 """
 
 from __future__ import annotations
 
 import bisect
-import contextlib
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +33,14 @@ import trafilatura
 from bs4 import BeautifulSoup, UnicodeDammit
 from charset_normalizer import from_bytes
 from docx.table import Table
+from lxml import etree
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import LimitReachedError
 
-from rag.errors import UnreadableDocumentError, UnsupportedFormatError
+from rag.errors import TooLargeError, UnreadableDocumentError, UnsupportedFormatError
+from rag.settings import Settings
 from rag.text import CJK_RANGES
 
 SUPPORTED: dict[str, str] = {
@@ -52,8 +59,25 @@ BLOCK_SEPARATOR = "\n\n"
 CELL_SEPARATOR = " | "
 # Pages of a PDF: a book is a few thousand; an empty page costs parsing time all the same.
 MAX_PDF_PAGES = 5000
-# A Word file's parts, unpacked; far above any real document's text and styles, far below a zip bomb's.
-MAX_UNZIPPED_BYTES = 512 * 2**20
+# A stream keyword (not endstream's) and the end of line after it, where a PDF stream's data starts.
+PDF_STREAM = re.compile(rb"(?<!end)stream(?:\r\n|\n|\r)")
+# How far before its stream keyword a stream's dictionary is looked for; real ones are a few hundred bytes.
+PDF_DICT_WINDOW = 4096
+PDF_IMAGE = re.compile(rb"/Subtype\s*/Image\b")
+# Compressed bytes fed to zlib at a time: zlib inflates at most about 1,032 times, so 16 KB in is at most 17 MB out.
+INFLATE_INPUT = 16 * 1024
+# Skipped when counting a page's elements: what is inside is text to the parser, not elements.
+HTML_OPAQUE = re.compile(r"<!--.*?-->|<(script|style|textarea|title)\b.*?</\1\s*>", re.S | re.I)
+HTML_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)[^>]*?(/?)>")
+# Elements that never nest, by having no content or an end tag pages leave out (a <p> or <li> left open).
+HTML_FLAT = frozenset(
+    {
+        *("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track"),
+        *("wbr", "basefont", "bgsound", "frame", "keygen"),
+        *("p", "li", "dt", "dd", "tr", "td", "th", "thead", "tbody", "tfoot", "option", "optgroup", "colgroup"),
+        *("rb", "rt", "rtc", "rp"),
+    }
+)
 NEWLINES = re.compile(r"\r\n?")
 BLANK_LINE_RUNS = re.compile(r"\n{3,}")
 # trafilatura writes tables as Markdown; the |---|---| rule under the header row is markup, not text.
@@ -90,18 +114,18 @@ def format_of(name: str) -> str:
     return SUPPORTED[suffix]
 
 
-def read_path(path: Path) -> Extracted:
+def read_path(path: Path, settings: Settings | None = None) -> Extracted:
     """Extract the text of the file at `path`."""
     format_of(path.name)  # refuse an unsupported file before reading it all
-    return read_bytes(path.read_bytes(), path.name)
+    return read_bytes(path.read_bytes(), path.name, settings)
 
 
-def read_bytes(data: bytes, name: str) -> Extracted:
-    """Extract the text of a file's bytes, picking the reader by the suffix of `name`."""
+def read_bytes(data: bytes, name: str, settings: Settings | None = None) -> Extracted:
+    """Extract the text of a file's bytes, picking the reader by the suffix of `name`; limits from `settings`."""
     fmt = format_of(name)
     if not data:
         raise UnreadableDocumentError(f"{name} is empty; upload a file that has text in it")
-    extracted = READERS[fmt](data, name)
+    extracted = READERS[fmt](data, name, settings or Settings())
     if not extracted.text.strip():
         raise UnreadableDocumentError(
             f"no text could be extracted from {name}; check that it holds text and not only images"
@@ -140,7 +164,7 @@ def _decode(data: bytes, name: str) -> str:
     return str(best)
 
 
-def _read_text(data: bytes, name: str) -> Extracted:
+def _read_text(data: bytes, name: str, settings: Settings) -> Extracted:
     """A plain text file, exactly as decoded apart from line ends."""
     return Extracted(_normalize_newlines(_decode(data, name)), "text")
 
@@ -148,7 +172,7 @@ def _read_text(data: bytes, name: str) -> Extracted:
 # -- markdown ---------------------------------------------------------------------------------------------------
 
 
-def _read_markdown(data: bytes, name: str) -> Extracted:
+def _read_markdown(data: bytes, name: str, settings: Settings) -> Extracted:
     """A Markdown file as plain text: each block's text without markup, blocks separated by a blank line."""
     source = _normalize_newlines(_decode(data, name))
     tokens = MarkdownIt("commonmark").enable("table").parse(source)
@@ -210,8 +234,9 @@ def _inline_text(children: Sequence[Token]) -> str:
 # -- pdf --------------------------------------------------------------------------------------------------------
 
 
-def _read_pdf(data: bytes, name: str) -> Extracted:
+def _read_pdf(data: bytes, name: str, settings: Settings) -> Extracted:
     """A PDF's pages' text joined by a blank line, with each page's start offset; empty pages keep their place."""
+    _check_pdf_streams(data, name, settings.max_inflated_bytes)
     texts = [_normalize_newlines(text).strip() for text in _pdf_page_texts(data, name)]
     if not any(texts):
         raise UnreadableDocumentError(f"{name} has no text layer (a scanned PDF?); run OCR on it first")
@@ -221,6 +246,45 @@ def _read_pdf(data: bytes, name: str) -> Extracted:
         starts.append(offset)
         offset += len(text) + len(PAGE_SEPARATOR)
     return Extracted(PAGE_SEPARATOR.join(texts), "pdf", tuple(starts))
+
+
+def _check_pdf_streams(data: bytes, name: str, limit: int) -> None:
+    """Refuse a PDF whose streams, images aside, inflate to more than `limit` bytes (a decompression bomb).
+
+    Streams are found by their keyword and inflated a slice at a time, the output counted and dropped, so the
+    measure itself holds at most a slice's output. pypdf has limits of its own, pdfium none; both decode every
+    stream a page's text needs, and neither decodes an image to read text.
+    """
+    total = 0
+    for match in PDF_STREAM.finditer(data):
+        head = data[max(0, match.start() - PDF_DICT_WINDOW) : match.start()]
+        if PDF_IMAGE.search(head[max(0, head.rfind(b"obj")) :]):
+            continue
+        total += _inflated_size(data, match.end(), limit - total)
+        if total > limit:
+            raise TooLargeError(
+                f"{name}'s streams inflate to over {limit / 2**20:.0f} MiB (RAG_MAX_INFLATED_BYTES), from a "
+                f"{len(data) / 2**20:.1f} MiB file; it looks like a decompression bomb"
+            )
+
+
+def _inflated_size(data: bytes, start: int, limit: int) -> int:
+    """How many bytes the zlib stream at `data[start:]` inflates to, counted up to just past `limit`.
+
+    Data that is not zlib's (another filter, or none) counts what it inflated to before zlib gave up: the
+    parsers, not this measure, judge damage.
+    """
+    inflater = zlib.decompressobj()
+    size = 0
+    view = memoryview(data)
+    for offset in range(start, len(data), INFLATE_INPUT):
+        try:
+            size += len(inflater.decompress(view[offset : offset + INFLATE_INPUT]))
+        except zlib.error:
+            break
+        if inflater.eof or size > limit:
+            break
+    return size
 
 
 def _pdf_page_texts(data: bytes, name: str) -> list[str]:
@@ -238,15 +302,19 @@ def _pdf_page_texts(data: bytes, name: str) -> list[str]:
             f"{name} decompresses to more than a document holds ({exc}); it looks like a decompression bomb"
         ) from exc
     except Exception as first:  # pypdf raises many types on damaged files, not only PdfReadError
+        _raise_if_out_of_memory(first)
         try:
             return _pdfium_pages(data, name)
         except UnreadableDocumentError:
             raise
         except Exception as exc:
+            _raise_if_out_of_memory(exc)
             raise _pdfium_error(name, exc, first) from exc
     if not any(text.strip() for text in texts):
-        with contextlib.suppress(Exception):
+        try:
             return _pdfium_pages(data, name)
+        except Exception as exc:  # pypdf's empty pages stand: pdfium could not do better
+            _raise_if_out_of_memory(exc)
     return texts
 
 
@@ -298,8 +366,8 @@ def _encrypted(name: str) -> UnreadableDocumentError:
 # -- docx -------------------------------------------------------------------------------------------------------
 
 
-def _check_unzipped_size(data: bytes, name: str) -> None:
-    """Refuse a zip that would unpack to more than MAX_UNZIPPED_BYTES (a zip bomb).
+def _check_unzipped_size(data: bytes, name: str, limit: int) -> None:
+    """Refuse a zip that would unpack to more than `limit` bytes (a zip bomb).
 
     zipfile reads no entry past its declared size, so the declared sizes bound what parsing can allocate.
     """
@@ -308,20 +376,21 @@ def _check_unzipped_size(data: bytes, name: str) -> None:
             total = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
         raise UnreadableDocumentError(f"{name} is damaged or not a Word .docx file ({exc})") from exc
-    if total > MAX_UNZIPPED_BYTES:
-        raise UnreadableDocumentError(
-            f"{name} unpacks to {total / 2**20:.0f} MiB, over the {MAX_UNZIPPED_BYTES / 2**20:.0f} MiB a Word file "
-            "may hold here; it may be a zip bomb"
+    if total > limit:
+        raise TooLargeError(
+            f"{name} unpacks to {total / 2**20:.0f} MiB, {total / len(data):.0f} times its size, over the "
+            f"{limit / 2**20:.0f} MiB a Word file may hold here (RAG_MAX_INFLATED_BYTES); it may be a zip bomb"
         )
 
 
-def _read_docx(data: bytes, name: str) -> Extracted:
+def _read_docx(data: bytes, name: str, settings: Settings) -> Extracted:
     """A Word file's body in document order: paragraphs and table rows, blocks separated by a blank line."""
-    _check_unzipped_size(data, name)
+    _check_unzipped_size(data, name, settings.max_inflated_bytes)
     try:
         document = docx.Document(io.BytesIO(data))
         blocks = [_table_text(item) if isinstance(item, Table) else item.text for item in document.iter_inner_content()]
     except Exception as exc:  # a bad zip, a zip that is not a Word file, broken XML: each its own type
+        _raise_if_out_of_memory(exc)
         raise UnreadableDocumentError(
             f"{name} is damaged or not a Word .docx file ({exc}); if it is an old .doc, save it as .docx "
             "and upload again"
@@ -351,13 +420,15 @@ def _table_text(table: Table) -> str:
 # -- html -------------------------------------------------------------------------------------------------------
 
 
-def _read_html(data: bytes, name: str) -> Extracted:
+def _read_html(data: bytes, name: str, settings: Settings) -> Extracted:
     """A web page's main text: trafilatura's, else all the text left once the page's chrome is dropped.
 
     The chrome goes before trafilatura sees the page too: on short pages trafilatura gives up or keeps
     everything, navigation menus included.
     """
-    soup = BeautifulSoup(_decode_html(data, name), "html.parser")
+    markup = _decode_html(data, name)
+    _check_html_shape(markup, name, settings)
+    soup = BeautifulSoup(markup, "html.parser")
     _drop_chrome(soup)
     return Extracted(_trafilatura_text(str(soup)) or _soup_text(soup), "html")
 
@@ -368,6 +439,31 @@ def _decode_html(data: bytes, name: str) -> str:
     if markup is None:
         raise UnreadableDocumentError(f"{name}: cannot tell its character encoding; save it as UTF-8 and upload again")
     return markup
+
+
+def _check_html_shape(markup: str, name: str, settings: Settings) -> None:
+    """Refuse a page with more elements or deeper nesting than the limits, counted from its tags before parsing.
+
+    The parsed tree, not the file, is what costs memory: a few MB of nested <div>s became gigabytes.
+    """
+    elements = depth = 0
+    for match in HTML_TAG.finditer(HTML_OPAQUE.sub("", markup)):
+        closing, tag, self_closing = match.groups()
+        if not closing:
+            elements += 1
+        if tag.lower() in HTML_FLAT or self_closing:
+            continue
+        depth = max(0, depth - 1) if closing else depth + 1
+        if depth > settings.max_html_depth:
+            raise UnreadableDocumentError(
+                f"{name} nests its elements over {settings.max_html_depth} deep (RAG_MAX_HTML_DEPTH), deeper than "
+                "any page's text needs; save the page's text as .txt and upload that"
+            )
+    if elements > settings.max_html_elements:
+        raise TooLargeError(
+            f"{name} has {elements} elements, over the {settings.max_html_elements} a page may have here "
+            "(RAG_MAX_HTML_ELEMENTS); split it, or save its text as .txt and upload that"
+        )
 
 
 def _drop_chrome(soup: BeautifulSoup) -> None:
@@ -385,7 +481,8 @@ def _trafilatura_text(html: str) -> str:
     """The main text trafilatura finds in a page, its tables' rows as `| a | b |` lines; "" when it finds none."""
     try:
         text = trafilatura.extract(html, include_tables=True, include_comments=False, favor_precision=False)
-    except Exception:  # trafilatura fails on some broken markup; the caller's fallback still reads it
+    except Exception as exc:  # trafilatura fails on some broken markup; the caller's fallback still reads it
+        _raise_if_out_of_memory(exc)
         return ""
     lines = [line.rstrip() for line in _normalize_newlines(text or "").split("\n")]
     return "\n".join(line for line in lines if not TABLE_RULE.match(line)).strip()
@@ -397,7 +494,18 @@ def _soup_text(soup: BeautifulSoup) -> str:
     return BLANK_LINE_RUNS.sub("\n\n", "\n".join(lines)).strip()
 
 
-READERS: dict[str, Callable[[bytes, str], Extracted]] = {
+def _raise_if_out_of_memory(exc: Exception) -> None:
+    """Let a parser's failure for want of memory out as MemoryError, not as a damaged file.
+
+    lxml (python-docx's and trafilatura's parser) reports a failed allocation as a syntax error.
+    """
+    if isinstance(exc, MemoryError):
+        raise exc
+    if isinstance(exc, etree.LxmlError) and getattr(exc, "code", None) == etree.ErrorTypes.ERR_NO_MEMORY:
+        raise MemoryError(f"lxml: {exc}") from exc
+
+
+READERS: dict[str, Callable[[bytes, str, Settings], Extracted]] = {
     "text": _read_text,
     "markdown": _read_markdown,
     "pdf": _read_pdf,

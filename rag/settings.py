@@ -143,6 +143,20 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(default=64 * 2**20, ge=1)
     # An upload larger than this gets 413; the body is counted as it streams in, never held in memory whole.
     max_upload_bytes: int = Field(default=32 * 2**20, ge=1024)
+    # Reading a file's text, done in a child process of its own so that a hostile or broken file costs that
+    # process, never the service: the address space reading one file may add to what the child starts with (a
+    # decompression bomb or a parser's runaway allocation hits it), and its time, after which it is killed.
+    parse_memory_bytes: int = Field(default=2 * 2**30, ge=256 * 2**20)
+    parse_timeout_s: float = Field(default=120.0, gt=0)
+    # Measured before any parser runs: what a PDF's streams (images aside: reading text never decodes them) or a
+    # Word file's parts inflate to. python-docx holds about 20 bytes per byte of XML, so more than this would
+    # not fit in parse_memory_bytes anyway.
+    max_inflated_bytes: int = Field(default=256 * 2**20, ge=2**20)
+    # A web page's elements and nesting depth. The parsed tree costs about 2.5 KB an element; lxml, which
+    # trafilatura reads pages with, drops text below a depth of about 255 anyway, and the depth counted before
+    # parsing runs high on sloppy markup whose unclosed tags it cannot pair, hence twice that.
+    max_html_elements: int = Field(default=200_000, ge=100)
+    max_html_depth: int = Field(default=512, ge=16)
 
     # A write to the index goes ahead only when the disk holding it keeps this much free after the write's
     # estimated size: reads need a little room (SQLite's shared-memory and WAL files), and the estimate is rough.

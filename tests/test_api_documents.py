@@ -13,8 +13,11 @@ from pydantic import SecretStr
 
 from rag import Pipeline
 from rag.api import create_app
+from rag.settings import Settings
 
+from .conftest import FakeEmbedder
 from .test_ingest import HTML, encrypt, make_docx, make_pdf
+from .test_isolation import pdf_bomb
 
 AIIB = b"The Asian Infrastructure Investment Bank opened in Beijing in 2016 with 57 founding members."
 
@@ -111,6 +114,21 @@ def test_files_that_cannot_be_read_change_nothing(
     assert r.status_code == status, r.text  # type: ignore[attr-defined]
     assert message in r.json()["error"]["message"]  # type: ignore[attr-defined]
     assert client.get("/v1/status").json() == before
+
+
+def test_bombs_are_refused_with_the_limit_they_passed_and_change_nothing(settings: Settings) -> None:
+    """Issue 20, cases 2 and 5: a PDF bomb without %%EOF was read by pdfium (201, +1.9 GB); nested <div>s too."""
+    small = settings.model_copy(update={"max_inflated_bytes": 8 * 2**20})
+    pipe = Pipeline.load(small, embedder=FakeEmbedder())
+    with TestClient(create_app(pipe, with_ui=False)) as client:
+        before = client.get("/v1/status").json()
+        r = upload(client, "bomb.pdf", pdf_bomb(32 * 2**20))
+        assert r.status_code == 413, r.text  # type: ignore[attr-defined]
+        assert "RAG_MAX_INFLATED_BYTES" in r.json()["error"]["message"]  # type: ignore[attr-defined]
+        r = upload(client, "deep.html", b"<div>x" * 5000 + b"</div>" * 5000)
+        assert r.status_code == 422, r.text  # type: ignore[attr-defined]
+        assert "RAG_MAX_HTML_DEPTH" in r.json()["error"]["message"]  # type: ignore[attr-defined]
+        assert client.get("/v1/status").json() == before
 
 
 def test_uploads_over_the_limit_get_413_declared_or_streamed(client: TestClient) -> None:

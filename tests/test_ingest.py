@@ -13,8 +13,9 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
 from rag import ingest
-from rag.errors import UnreadableDocumentError, UnsupportedFormatError
+from rag.errors import TooLargeError, UnreadableDocumentError, UnsupportedFormatError
 from rag.ingest import Extracted, format_of, page_of, read_bytes, read_path
+from rag.settings import Settings
 
 ZH = "一带一路倡议于2013年由中国提出。该倡议旨在加强亚洲、欧洲和非洲之间的互联互通。"
 ZH_PARAGRAPH = (
@@ -294,9 +295,10 @@ def test_html_without_text_is_unreadable() -> None:
 
 
 def test_a_docx_that_would_unpack_past_the_limit_is_refused() -> None:
+    limit = Settings().max_inflated_bytes
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("word/document.xml", b"\0" * (ingest.MAX_UNZIPPED_BYTES + 1))
-    assert len(buf.getvalue()) < 2**20  # a small upload that would unpack to over 512 MiB
-    with pytest.raises(UnreadableDocumentError, match="may be a zip bomb"):
+        archive.writestr("word/document.xml", b"\0" * (limit + 1))
+    assert len(buf.getvalue()) < 2**20  # a small upload that would unpack past the limit
+    with pytest.raises(TooLargeError, match=r"RAG_MAX_INFLATED_BYTES\); it may be a zip bomb"):
         read_bytes(buf.getvalue(), "bomb.docx")
