@@ -49,6 +49,7 @@ from rag.auth import TokenGate
 from rag.browser_guard import BrowserGuard, allowed_hosts
 from rag.data import Answer
 from rag.errors import (
+    BusyError,
     IndexStaleError,
     InputError,
     NotFoundError,
@@ -60,7 +61,7 @@ from rag.errors import (
     UnsupportedFormatError,
 )
 from rag.ingest import SUPPORTED
-from rag.limits import Admission, BodyLimit
+from rag.limits import Admission, BodyLimit, Slots
 from rag.openai_api import openai_router
 from rag.pipeline import Pipeline
 from rag.service import RETRY_AFTER_S, Service, ServiceUnavailableError
@@ -70,6 +71,8 @@ from ui.render import VIEW_PATH, document_page
 log = logging.getLogger(__name__)
 DOCUMENTS = "/v1/documents"
 GRADIO_UPLOAD = "/gradio_api/upload"
+# Requests whose body streams in past the body limit and admission (see `create_app`).
+UPLOADS = frozenset({("POST", DOCUMENTS), ("POST", GRADIO_UPLOAD)})
 # Room for the multipart boundaries and part headers around an upload's file.
 MULTIPART_SLACK = 64 * 1024
 # HTTP status per error class (the most specific class wins); other RagErrors are 422. A full disk is 507; a
@@ -79,6 +82,7 @@ ERROR_STATUS: dict[type[RagError], int] = {
     ServiceUnavailableError: 503,
     StorageFullError: 507,
     StorageError: 503,
+    BusyError: 503,
     NotFoundError: 404,
     IndexStaleError: 409,
     TooLargeError: 413,
@@ -160,6 +164,7 @@ def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
     late_ui = LateUI()
     app = FastAPI(title="rag-bilingual", version="0.1.0", description=__doc__, lifespan=late_ui.lifespan)
     app.state.late_ui = late_ui
+    slots = Slots(settings.in_flight, settings.max_queue, settings.queue_timeout_s)
 
     v1 = APIRouter(prefix="/v1")
 
@@ -226,7 +231,8 @@ def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
         It is searchable when this returns. Identical bytes under the same name are a no-op (200).
         """
         name, data = await read_upload(request, settings.max_upload_bytes)
-        info, changed = await run_in_threadpool(service().add_document, data, name)
+        async with slots.held():
+            info, changed = await run_in_threadpool(service().add_document, data, name)
         return JSONResponse(asdict(info), status_code=201 if changed else 200)
 
     @v1.delete("/documents/{name}", response_model=Removed, responses={404: {"description": "No such document"}})
@@ -289,16 +295,11 @@ def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
             return HTMLResponse(LOADING_PAGE, status_code=503, headers={"retry-after": str(RETRY_AFTER_S)})
 
     # The last added runs first: the host and origin checks, the token gate, then the body limit, then admission,
-    # so that neither a request without the token nor a slow upload holds one of the slots.
-    app.add_middleware(
-        Admission,
-        max_in_flight=settings.in_flight,
-        max_queue=settings.max_queue,
-        queue_timeout_s=settings.queue_timeout_s,
-    )
-    # Uploads stream past the body limit; each route counts the bytes against RAG_MAX_UPLOAD_BYTES itself.
-    streamed = frozenset({("POST", DOCUMENTS), ("POST", GRADIO_UPLOAD)})
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, streamed=streamed)
+    # so that neither a request without the token nor a slowly sent body holds one of the slots.
+    # Uploads stream past both: each route counts the bytes against RAG_MAX_UPLOAD_BYTES itself, and the API's
+    # takes its slot once they have all arrived.
+    app.add_middleware(Admission, slots=slots, deferred=UPLOADS)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, streamed=UPLOADS)
     token = settings.api_token.get_secret_value() if settings.api_token is not None else None
     app.add_middleware(
         TokenGate,
@@ -386,6 +387,8 @@ def _handlers(app: FastAPI, storage_retry_after_s: int) -> None:
         response = _error(status, type(exc).__name__, str(exc))
         if isinstance(exc, StorageError):
             response.headers["retry-after"] = str(storage_retry_after_s)
+        elif isinstance(exc, BusyError):
+            response.headers["retry-after"] = str(exc.retry_after_s)
         elif status == 503:
             response.headers["retry-after"] = str(RETRY_AFTER_S)
         return response

@@ -9,8 +9,8 @@ store has committed it, every reader sees the state before.
 from __future__ import annotations
 
 import logging
-import re
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,15 +36,14 @@ from rag.errors import (
 from rag.ingest import SUPPORTED, Extracted
 from rag.isolation import read_isolated
 from rag.lexical import tokenize
+from rag.names import check_name
 from rag.settings import Settings
 from rag.store import Commit, IndexUpdate, Store, VectorIndex, new_vector_index, open_store
-from rag.text import UNSAFE_CHARS, detect_language
+from rag.text import detect_language
 
 log = logging.getLogger(__name__)
 
 FORMAT = 3
-MAX_NAME_CHARS = 200
-DECEPTIVE_NAME_CHARS = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 LOAD_ATTEMPTS = 3
 
 
@@ -88,21 +87,6 @@ def stale_key(manifest: dict[str, Any] | None, expected: dict[str, Any]) -> str 
         if (manifest or {}).get(key) != want:
             return key
     return None
-
-
-def check_name(name: str) -> str:
-    """A document name as stored: the file's base name (browsers may send a path); InputError if unusable."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
-    if not base or base in (".", "..") or base.startswith("."):
-        raise InputError(f"{name!r} is not a usable document name; give the file a name such as report.pdf")
-    if UNSAFE_CHARS.search(base) or any(c in base for c in "\x00\n\r\t"):
-        raise InputError("the document name holds control characters; rename the file")
-    if DECEPTIVE_NAME_CHARS.search(base):
-        # Direction overrides and invisible characters make a name read as another ("report\u202efdp.exe").
-        raise InputError("the document name holds invisible or text-direction characters; rename the file")
-    if len(base) > MAX_NAME_CHARS:
-        raise InputError(f"the document name is {len(base)} characters long; the limit is {MAX_NAME_CHARS}")
-    return base
 
 
 @dataclass(frozen=True)
@@ -345,7 +329,8 @@ class Collection:
         skipped = self.store.skipped()
         new, changed, failing = [], [], []
         for path in supported:
-            record = state_docs.get(path.name)
+            # Stored names are in NFC; a file named in another form (macOS writes NFD) is the same document.
+            record = state_docs.get(unicodedata.normalize("NFC", path.name))
             stat = path.stat()
             if record is None:
                 known = skipped.get(path.name)
@@ -358,7 +343,7 @@ class Collection:
                 continue
             if sha256_file(path) != record.sha256:
                 changed.append(path)
-        names = {p.name for p in supported}
+        names = {unicodedata.normalize("NFC", p.name) for p in supported}
         gone = [n for n, r in state_docs.items() if r.source == "folder" and n not in names]
         return FolderChanges(new, changed, gone, other, failing)
 
@@ -496,9 +481,16 @@ class Collection:
 
     def _read_files(self, files: list[Path], source: str, report: WriteReport) -> list[Incoming]:
         items: list[Incoming] = []
+        taken: dict[str, Path] = {}
         for path in files:
             try:
                 name = check_name(path.name)
+                if name in taken:
+                    # Two files whose names differ only in their Unicode form would be one document.
+                    raise CorpusError(
+                        f"{path} has the same name as {taken[name]} once both are in Unicode NFC; rename one of them"
+                    )
+                taken[name] = path
                 size = path.stat().st_size
                 if size > self.settings.max_file_bytes:
                     raise CorpusError(

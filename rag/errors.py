@@ -57,3 +57,11 @@ class StorageReadOnlyError(StorageError):
 
 class StoragePermissionError(StorageError):
     """The service's user may not write (or read) the index folder."""
+
+
+class BusyError(RagError):
+    """Every slot for work is taken and none freed up in time; the client retries after `retry_after_s`."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -2,15 +2,20 @@
 
 Past `max_in_flight` running requests, up to `max_queue` more wait for a slot, each at most `queue_timeout_s`;
 the rest get 503 with `Retry-After` at once. Under overload, the answers that are served stay as fast as the
-cores allow instead of queueing without end.
+cores allow instead of queueing without end. A slot is held for work, not for a connection: a response gives it
+back as it starts, and an upload takes one only once its body has arrived.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator, Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rag.errors import BusyError
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Paths that must answer even under overload (a load balancer's probe).
@@ -77,39 +82,89 @@ async def _json(
     await send({"type": "http.response.body", "body": body})
 
 
-class Admission:
-    """At most `max_in_flight` requests at once and `max_queue` waiting; past either bound, 503."""
+class Slots:
+    """The slots that bound CPU work: `size` held at once, `queue` more waiting, each at most `timeout_s`."""
 
-    def __init__(self, app: ASGIApp, max_in_flight: int, max_queue: int, queue_timeout_s: float) -> None:
+    def __init__(self, size: int, queue: int, timeout_s: float) -> None:
+        self.free = asyncio.Semaphore(size)
+        self.capacity = size + queue
+        self.admitted = 0  # holding or waiting; counted before any await, so a burst cannot overshoot
+        self.timeout_s = timeout_s
+
+    async def take(self) -> Callable[[], None]:
+        """Wait for a slot; BusyError when the queue is full or none frees up in time.
+
+        Returns the function that gives the slot back: the first call does, later ones do nothing, so a
+        response can give it back as it starts and its `finally` again.
+        """
+        if self.admitted >= self.capacity:
+            raise self._busy()
+        self.admitted += 1
+        try:
+            await asyncio.wait_for(self.free.acquire(), self.timeout_s)
+        except BaseException as exc:
+            self.admitted -= 1
+            if isinstance(exc, TimeoutError):
+                raise self._busy() from exc
+            raise
+        held = True
+
+        def give_back() -> None:
+            nonlocal held
+            if held:
+                held = False
+                self.free.release()
+                self.admitted -= 1
+
+        return give_back
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        """A slot for the duration of the block (a route that takes its own, once its body has arrived)."""
+        give_back = await self.take()
+        try:
+            yield
+        finally:
+            give_back()
+
+    def _busy(self) -> BusyError:
+        retry = max(1, round(self.timeout_s))
+        return BusyError(f"the service is busy; retry in {retry} s", retry)
+
+
+class Admission:
+    """Each request holds one of `slots` from its arrival until its response starts; past their bounds, 503.
+
+    A slot bounds the work a response waits for, not the connection: a stream (an answer sent as server-sent
+    events, Gradio's heartbeat and queue streams, which stay open as long as a browser tab) gives its slot back
+    once its response starts, so open tabs hold none. Requests to `deferred` (method, path) pairs, the uploads,
+    pass without one, so that a body trickling in holds none: the API's upload route takes a slot once the body
+    has arrived, and Gradio's only stores the file (the UI's `add` event parses it, on Gradio's own queue).
+    """
+
+    def __init__(self, app: ASGIApp, slots: Slots, deferred: frozenset[tuple[str, str]] = frozenset()) -> None:
         self.app = app
-        self.slots = asyncio.Semaphore(max_in_flight)
-        self.capacity = max_in_flight + max_queue
-        self.admitted = 0  # running or waiting; counted before any await, so a burst cannot overshoot
-        self.timeout = queue_timeout_s
+        self.slots = slots
+        self.deferred = deferred
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the request when a slot frees up in time, else answer 503."""
-        if scope["type"] != "http" or scope["path"] in UNLIMITED:
+        if scope["type"] != "http" or scope["path"] in UNLIMITED or (scope["method"], scope["path"]) in self.deferred:
             await self.app(scope, receive, send)
             return
-        if self.admitted >= self.capacity:
-            await self._busy(send)
-            return
-        self.admitted += 1
         try:
-            try:
-                await asyncio.wait_for(self.slots.acquire(), self.timeout)
-            except TimeoutError:
-                await self._busy(send)
-                return
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                self.slots.release()
-        finally:
-            self.admitted -= 1
+            give_back = await self.slots.take()
+        except BusyError as exc:
+            headers = [(b"retry-after", str(exc.retry_after_s).encode())]
+            await _json(send, 503, type(exc).__name__, str(exc), headers)
+            return
 
-    async def _busy(self, send: Send) -> None:
-        retry = max(1, round(self.timeout))
-        message = f"the service is busy; retry in {retry} s"
-        await _json(send, 503, "Busy", message, [(b"retry-after", str(retry).encode())])
+        async def send_and_give_back(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                give_back()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_give_back)
+        finally:
+            give_back()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 
 import pytest
@@ -70,6 +71,19 @@ def test_upload_replace_list_read_and_delete(client: TestClient) -> None:
     gone = client.delete("/v1/documents/aiib.txt")
     assert gone.status_code == 404 and gone.json()["error"]["type"] == "NotFoundError"
     assert client.get("/v1/documents/aiib.txt").status_code == 404
+
+
+def test_a_name_in_nfc_or_nfd_is_one_document_and_invisible_characters_are_refused(client: TestClient) -> None:
+    composed = "caf\u00e9.txt"
+    first = upload(client, composed, AIIB)
+    second = upload(client, unicodedata.normalize("NFD", composed), AIIB)
+    assert first.status_code == 201 and second.status_code == 200  # type: ignore[attr-defined]
+    assert second.json()["name"] == composed  # type: ignore[attr-defined]
+    assert [d["name"] for d in client.get("/v1/documents").json()].count(composed) == 1
+    for code in (0x061C, 0x2060, 0x00AD, 0x180E, 0xE0001, 0x2028, 0x0085, 0x009B, 0x3164, 0x034F):
+        refused = upload(client, f"report{chr(code)}.txt", AIIB)
+        assert refused.status_code == 422, (hex(code), refused.text)  # type: ignore[attr-defined]
+        assert f"U+{code:04X}" in refused.json()["error"]["message"]  # type: ignore[attr-defined]
 
 
 def test_pdf_docx_and_html_uploads_serve_their_extracted_text_with_pages(client: TestClient) -> None:

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import pytest
 
 from rag import Pipeline, Settings
 from rag.catalog import Catalog
-from rag.collection import Collection, check_name, list_documents
+from rag.collection import Collection, list_documents
 from rag.errors import (
     IndexCorruptError,
     IndexStaleError,
@@ -26,6 +27,7 @@ from rag.errors import (
     UnreadableDocumentError,
     UnsupportedFormatError,
 )
+from rag.names import check_name
 from rag.store.local import CATALOG_FILE
 
 from .conftest import ROOT, FakeEmbedder
@@ -134,6 +136,26 @@ def test_sync_adds_replaces_and_deletes_what_changed_and_keeps_uploads(
     assert not again.changed  # nothing left to do; the unreadable file is named again, not read again
     assert sorted(name for name, _ in again.skipped) == ["scan.pdf", "sheet.xlsx"]
     assert fake_pipe.collection.folder_changes(folder).summary() == "0 new, 0 changed, 0 gone"
+
+
+def test_sync_stores_a_decomposed_name_in_nfc_and_refuses_its_twin(fake_pipe: Pipeline, settings: Settings) -> None:
+    composed = "caf\u00e9.txt"
+    decomposed = unicodedata.normalize("NFD", composed)
+    folder = settings.corpus_dir
+    (folder / decomposed).write_text("The café opened in 2019 near the station.", "utf-8")  # as macOS names it
+    (folder / "menu\u2060.txt").write_text("Coffee and tea.", "utf-8")
+
+    report = fake_pipe.collection.sync(folder)
+    assert report.added == [composed] and composed in fake_pipe.documents
+    assert [name for name, _ in report.skipped] == ["menu\u2060.txt"]
+    assert "U+2060" in dict(report.skipped)["menu\u2060.txt"]
+    again = fake_pipe.collection.sync(folder)
+    assert not again.changed and composed in fake_pipe.documents  # the same document, not gone and added back
+
+    (folder / composed).write_text("Another file whose name looks the same.", "utf-8")
+    twins = fake_pipe.collection.add_paths([folder / decomposed, folder / composed])
+    assert len(twins.skipped) == 1 and "once both are in Unicode NFC" in twins.skipped[0][1]
+    assert sorted(name for name in fake_pipe.documents if name.startswith("caf")) == [composed]
 
 
 def test_ask_warns_about_a_changed_folder_instead_of_rebuilding(
