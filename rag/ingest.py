@@ -24,7 +24,6 @@ from pathlib import Path
 import docx
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
-import trafilatura
 from bs4 import BeautifulSoup, UnicodeDammit
 from charset_normalizer import from_bytes
 from docx.table import Table
@@ -34,6 +33,7 @@ from pypdf import PasswordType, PdfReader
 from pypdf.errors import LimitReachedError
 
 from rag.errors import UnreadableDocumentError, UnsupportedFormatError
+from rag.html_text import page_text
 from rag.text import CJK_RANGES
 
 SUPPORTED: dict[str, str] = {
@@ -55,15 +55,8 @@ MAX_PDF_PAGES = 5000
 # A Word file's parts, unpacked; far above any real document's text and styles, far below a zip bomb's.
 MAX_UNZIPPED_BYTES = 512 * 2**20
 NEWLINES = re.compile(r"\r\n?")
-BLANK_LINE_RUNS = re.compile(r"\n{3,}")
-# trafilatura writes tables as Markdown; the |---|---| rule under the header row is markup, not text.
-TABLE_RULE = re.compile(r"^\|(?:\s*:?-+:?\s*\|)+$")
 # A soft break (marked \0 while rendering) between two Chinese characters: a wrap, not a space.
 CJK_SOFT_BREAK = re.compile(f"(?<=[{CJK_RANGES}])\0(?=[{CJK_RANGES}])")
-# Elements that hold a page's chrome, not its text.
-HTML_NOISE = ("script", "style", "noscript", "template", "nav", "aside", "header", "footer")
-# Form controls rather than whole <form>s: ASP.NET pages wrap the entire body in one <form>.
-HTML_CONTROLS = ("input", "select", "textarea", "button")
 # Markdown containers whose lines stay together in one block: a list's items, a table's rows.
 MD_GROUP_OPENS = frozenset({"bullet_list_open", "ordered_list_open", "table_open"})
 MD_GROUP_CLOSES = frozenset({"bullet_list_close", "ordered_list_close", "table_close"})
@@ -352,14 +345,9 @@ def _table_text(table: Table) -> str:
 
 
 def _read_html(data: bytes, name: str) -> Extracted:
-    """A web page's main text: trafilatura's, else all the text left once the page's chrome is dropped.
-
-    The chrome goes before trafilatura sees the page too: on short pages trafilatura gives up or keeps
-    everything, navigation menus included.
-    """
+    """A web page's text: every block of its body in reading order, chrome dropped (see `rag.html_text`)."""
     soup = BeautifulSoup(_decode_html(data, name), "html.parser")
-    _drop_chrome(soup)
-    return Extracted(_trafilatura_text(str(soup)) or _soup_text(soup), "html")
+    return Extracted(page_text(soup), "html")
 
 
 def _decode_html(data: bytes, name: str) -> str:
@@ -368,33 +356,6 @@ def _decode_html(data: bytes, name: str) -> str:
     if markup is None:
         raise UnreadableDocumentError(f"{name}: cannot tell its character encoding; save it as UTF-8 and upload again")
     return markup
-
-
-def _drop_chrome(soup: BeautifulSoup) -> None:
-    """Remove scripts, navigation, headers, footers, sidebars and form controls from a parsed page.
-
-    A header or footer inside an <article> or <main> is the article's own (its title, its byline) and stays.
-    """
-    for element in soup.find_all([*HTML_NOISE, *HTML_CONTROLS]):
-        inside_content = element.name in ("header", "footer") and element.find_parent(["article", "main"])
-        if not element.decomposed and not inside_content:
-            element.decompose()
-
-
-def _trafilatura_text(html: str) -> str:
-    """The main text trafilatura finds in a page, its tables' rows as `| a | b |` lines; "" when it finds none."""
-    try:
-        text = trafilatura.extract(html, include_tables=True, include_comments=False, favor_precision=False)
-    except Exception:  # trafilatura fails on some broken markup; the caller's fallback still reads it
-        return ""
-    lines = [line.rstrip() for line in _normalize_newlines(text or "").split("\n")]
-    return "\n".join(line for line in lines if not TABLE_RULE.match(line)).strip()
-
-
-def _soup_text(soup: BeautifulSoup) -> str:
-    """A parsed page's remaining text, one line per block, runs of blank lines collapsed to one."""
-    lines = [line.strip() for line in _normalize_newlines(soup.get_text("\n")).split("\n")]
-    return BLANK_LINE_RUNS.sub("\n\n", "\n".join(lines)).strip()
 
 
 READERS: dict[str, Callable[[bytes, str], Extracted]] = {
