@@ -4,16 +4,15 @@ Every reader returns an `Extracted` whose `text` is final: chunk and citation of
 downstream may change it. A file of a supported type that yields no text raises `UnreadableDocumentError` with
 a message saying why and what to do; no parser's own exception gets out.
 
-PDFs are read with pypdf. pdfium reads them instead when pypdf fails on a malformed file (pdfium repairs more
-damage) or cannot decrypt one (AES needs the `cryptography` package, which pypdf does not pull in), and takes a
-second look when pypdf finds no text at all, since its text extraction copes with some fonts pypdf's does not;
-only when both find nothing is the PDF reported as having no text layer.
+PDFs are read page by page with both pypdf and pdfium, and each page keeps the better of the two texts (see
+`rag.pdf_text`, which also drops running headers and footers and rejoins hyphenated words). pdfium alone reads a
+file pypdf fails on (pdfium repairs more damage) or cannot decrypt (AES needs the `cryptography` package, which
+pypdf does not pull in); only when both find no text is the PDF reported as having no text layer.
 """
 
 from __future__ import annotations
 
 import bisect
-import contextlib
 import io
 import re
 import zipfile
@@ -34,6 +33,7 @@ from pypdf.errors import LimitReachedError
 
 from rag.errors import UnreadableDocumentError, UnsupportedFormatError
 from rag.html_text import page_text
+from rag.pdf_text import better_page, rejoin_hyphens, without_running_lines
 from rag.text import CJK_RANGES
 
 SUPPORTED: dict[str, str] = {
@@ -205,7 +205,8 @@ def _inline_text(children: Sequence[Token]) -> str:
 
 def _read_pdf(data: bytes, name: str) -> Extracted:
     """A PDF's pages' text joined by a blank line, with each page's start offset; empty pages keep their place."""
-    texts = [_normalize_newlines(text).strip() for text in _pdf_page_texts(data, name)]
+    pages = without_running_lines([_normalize_newlines(text).strip() for text in _pdf_page_texts(data, name)])
+    texts = [rejoin_hyphens(text) for text in pages]
     if not any(texts):
         raise UnreadableDocumentError(f"{name} has no text layer (a scanned PDF?); run OCR on it first")
     starts: list[int] = []
@@ -217,7 +218,7 @@ def _read_pdf(data: bytes, name: str) -> Extracted:
 
 
 def _pdf_page_texts(data: bytes, name: str) -> list[str]:
-    """Each page's text: pypdf's, or pdfium's when pypdf fails or finds no text anywhere (see the module doc).
+    """Each page's text: the better of pypdf's and pdfium's, or pdfium's when pypdf fails (see the module doc).
 
     A file that pypdf stops at its decompression limits is refused, not retried: pdfium has no such limit, and a
     small file that inflates to gigabytes (a decompression bomb) would take the server's memory.
@@ -237,10 +238,11 @@ def _pdf_page_texts(data: bytes, name: str) -> list[str]:
             raise
         except Exception as exc:
             raise _pdfium_error(name, exc, first) from exc
-    if not any(text.strip() for text in texts):
-        with contextlib.suppress(Exception):
-            return _pdfium_pages(data, name)
-    return texts
+    try:
+        others = _pdfium_pages(data, name)
+    except Exception:  # pdfium fails on files pypdf reads; pypdf's pages then stand as they are
+        return texts
+    return [better_page(a, b) for a, b in zip(texts, others, strict=True)] if len(others) == len(texts) else texts
 
 
 def _pypdf_pages(data: bytes, name: str) -> list[str]:

@@ -8,6 +8,7 @@ import docx
 import pytest
 from reportlab.pdfgen import canvas
 
+from rag import ingest
 from rag.ingest import read_bytes
 
 MANUAL = """<!DOCTYPE html><html><head><title>Packaging manual</title><style>p { margin: 0 }</style></head><body>
@@ -155,4 +156,39 @@ Term
         "Term : not a definition list in CommonMark, kept as text\n\n"
         "Port | Use\n587 | STARTTLS\n\n"
         "Raw html code kept."
+    )
+
+
+def test_pdf_words_hyphenated_across_lines_are_rejoined() -> None:
+    data = make_pdf_with_pages([["The infor-", "mation is kept; a well-known", "term-", "based one too."]])
+    assert read_bytes(data, "hyphen.pdf").text == "The information is kept; a well-known\nterm-based one too."
+
+
+def test_pdf_page_reader_is_chosen_by_quality(monkeypatch: pytest.MonkeyPatch) -> None:
+    good = "After you release a package, you will soon need to update it."
+    run_together = good.replace(" ", "")
+    monkeypatch.setattr(ingest, "_pypdf_pages", lambda data, name: [run_together, good, "b'' 描 b''b'' 述"])
+    monkeypatch.setattr(ingest, "_pdfium_pages", lambda data, name: [good, good.replace("need", "ned"), "描述"])
+    text = read_bytes(make_pdf_with_pages([["x"], ["x"], ["x"]]), "mixed.pdf").text
+    assert text == f"{good}\n\n{good}\n\n描述"
+
+
+TOPICS = ["ports and services", "mail transport", "name resolution", "time keeping"]
+
+
+def test_pdf_running_headers_and_footers_are_removed() -> None:
+    bodies = [
+        [f"This page is about {topic}.", f"Its second line on {topic},", "a third", f"and {topic} again."]
+        for topic in TOPICS
+    ]
+    pages = [["Debian Handbook - chapter 3", *body, f"Page {n} of 4"] for n, body in enumerate(bodies, start=1)]
+    result = read_bytes(make_pdf_with_pages(pages), "book.pdf")
+    assert result.text == "\n\n".join("\n".join(body) for body in bodies)
+    assert result.pages == tuple(result.text.index(f"This page is about {topic}") for topic in TOPICS)
+
+
+def test_pdf_short_pages_keep_their_lines_even_when_repeated() -> None:
+    pages = [["Chapter 3", "Same closing line."] for _ in range(4)]
+    assert read_bytes(make_pdf_with_pages(pages), "short.pdf").text == "\n\n".join(
+        ["Chapter 3\nSame closing line."] * 4
     )
