@@ -25,7 +25,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from bs4 import BeautifulSoup, UnicodeDammit
 from charset_normalizer import from_bytes
-from docx.table import Table
+from docx.table import Table, _Cell
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from pypdf import PasswordType, PdfReader
@@ -180,7 +180,7 @@ def _markdown_block_text(token: Token) -> str | None:
     if token.type in ("fence", "code_block"):
         return token.content.rstrip("\n")
     if token.type == "html_block":
-        return BeautifulSoup(token.content, "html.parser").get_text().strip()
+        return page_text(BeautifulSoup(token.content, "html.parser"))
     return None
 
 
@@ -336,11 +336,17 @@ def _table_text(table: Table) -> str:
         previous = None
         for cell in row.cells:
             if cell is not previous:  # python-docx yields a column-spanning cell once per column
-                cells.append(" ".join(cell.text.split("\n")))
+                cells.append(_cell_text(cell))
             previous = cell
         if any(text.strip() for text in cells):
             rows.append(CELL_SEPARATOR.join(cells))
     return "\n".join(rows)
+
+
+def _cell_text(cell: _Cell) -> str:
+    """A cell's paragraphs and nested tables on one line (python-docx's `cell.text` leaves nested tables out)."""
+    parts = [_table_text(item) if isinstance(item, Table) else item.text for item in cell.iter_inner_content()]
+    return " ".join(" ".join(part.split("\n")) for part in parts if part.strip())
 
 
 # -- html -------------------------------------------------------------------------------------------------------

@@ -129,6 +129,28 @@ def test_docx_headings_lists_and_tables_keep_their_lines() -> None:
     )
 
 
+def test_docx_nested_table_stays_in_its_cell() -> None:
+    document = docx.Document()
+    table = document.add_table(rows=1, cols=2)
+    table.cell(0, 0).text = "outer"
+    inner = table.cell(0, 1).add_table(rows=1, cols=2)
+    inner.cell(0, 0).text = "inner a"
+    inner.cell(0, 1).text = "inner b"
+    buf = io.BytesIO()
+    document.save(buf)
+    assert read_bytes(buf.getvalue(), "nested.docx").text == "outer | inner a | inner b"
+
+
+def test_markdown_html_block_keeps_its_terms_and_rows_apart() -> None:
+    source = (
+        "Before.\n\n<dl><dt>preinst</dt><dd>runs before unpacking</dd></dl>\n\n"
+        "<table><tr><td>587</td><td>submission</td></tr></table>\n"
+    )
+    assert read_bytes(source.encode(), "raw.md").text == (
+        "Before.\n\npreinst\n\nruns before unpacking\n\n587 | submission"
+    )
+
+
 def test_markdown_keeps_headings_lists_tables_code_and_inline_html_code() -> None:
     source = """# Install
 
