@@ -4,10 +4,10 @@ Every reader returns an `Extracted` whose `text` is final: chunk and citation of
 downstream may change it. A file of a supported type that yields no text raises `UnreadableDocumentError` with
 a message saying why and what to do; no parser's own exception gets out.
 
-PDFs are read with pypdf. pdfium reads them instead when pypdf fails on a malformed file (pdfium repairs more
-damage) or cannot decrypt one (AES needs the `cryptography` package, which pypdf does not pull in), and takes a
-second look when pypdf finds no text at all, since its text extraction copes with some fonts pypdf's does not;
-only when both find nothing is the PDF reported as having no text layer.
+PDFs are read page by page with both pypdf and pdfium, and each page keeps the better of the two texts (see
+`rag.pdf_text`, which also drops running headers and footers and rejoins hyphenated words). pdfium alone reads a
+file pypdf fails on (pdfium repairs more damage) or cannot decrypt (AES needs the `cryptography` package, which
+pypdf does not pull in); only when both find no text is the PDF reported as having no text layer.
 
 Before any parser sees a PDF, a Word file or a web page, what it would inflate to is measured against the limits
 in `Settings` (a PDF's streams and a Word file's parts, unpacked; a page's elements and depth), whichever library
@@ -29,10 +29,9 @@ from pathlib import Path
 import docx
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
-import trafilatura
 from bs4 import BeautifulSoup, UnicodeDammit
 from charset_normalizer import from_bytes
-from docx.table import Table
+from docx.table import Table, _Cell
 from lxml import etree
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -40,6 +39,8 @@ from pypdf import PasswordType, PdfReader
 from pypdf.errors import LimitReachedError
 
 from rag.errors import TooLargeError, UnreadableDocumentError, UnsupportedFormatError
+from rag.html_text import page_text
+from rag.pdf_text import better_page, rejoin_hyphens, without_running_lines
 from rag.settings import Settings
 from rag.text import CJK_RANGES
 
@@ -79,15 +80,8 @@ HTML_FLAT = frozenset(
     }
 )
 NEWLINES = re.compile(r"\r\n?")
-BLANK_LINE_RUNS = re.compile(r"\n{3,}")
-# trafilatura writes tables as Markdown; the |---|---| rule under the header row is markup, not text.
-TABLE_RULE = re.compile(r"^\|(?:\s*:?-+:?\s*\|)+$")
 # A soft break (marked \0 while rendering) between two Chinese characters: a wrap, not a space.
 CJK_SOFT_BREAK = re.compile(f"(?<=[{CJK_RANGES}])\0(?=[{CJK_RANGES}])")
-# Elements that hold a page's chrome, not its text.
-HTML_NOISE = ("script", "style", "noscript", "template", "nav", "aside", "header", "footer")
-# Form controls rather than whole <form>s: ASP.NET pages wrap the entire body in one <form>.
-HTML_CONTROLS = ("input", "select", "textarea", "button")
 # Markdown containers whose lines stay together in one block: a list's items, a table's rows.
 MD_GROUP_OPENS = frozenset({"bullet_list_open", "ordered_list_open", "table_open"})
 MD_GROUP_CLOSES = frozenset({"bullet_list_close", "ordered_list_close", "table_close"})
@@ -211,7 +205,7 @@ def _markdown_block_text(token: Token) -> str | None:
     if token.type in ("fence", "code_block"):
         return token.content.rstrip("\n")
     if token.type == "html_block":
-        return BeautifulSoup(token.content, "html.parser").get_text().strip()
+        return page_text(BeautifulSoup(token.content, "html.parser"))
     return None
 
 
@@ -237,7 +231,8 @@ def _inline_text(children: Sequence[Token]) -> str:
 def _read_pdf(data: bytes, name: str, settings: Settings) -> Extracted:
     """A PDF's pages' text joined by a blank line, with each page's start offset; empty pages keep their place."""
     _check_pdf_streams(data, name, settings.max_inflated_bytes)
-    texts = [_normalize_newlines(text).strip() for text in _pdf_page_texts(data, name)]
+    pages = without_running_lines([_normalize_newlines(text).strip() for text in _pdf_page_texts(data, name)])
+    texts = [rejoin_hyphens(text) for text in pages]
     if not any(texts):
         raise UnreadableDocumentError(f"{name} has no text layer (a scanned PDF?); run OCR on it first")
     starts: list[int] = []
@@ -288,7 +283,7 @@ def _inflated_size(data: bytes, start: int, limit: int) -> int:
 
 
 def _pdf_page_texts(data: bytes, name: str) -> list[str]:
-    """Each page's text: pypdf's, or pdfium's when pypdf fails or finds no text anywhere (see the module doc).
+    """Each page's text: the better of pypdf's and pdfium's, or pdfium's when pypdf fails (see the module doc).
 
     A file that pypdf stops at its decompression limits is refused, not retried: pdfium has no such limit, and a
     small file that inflates to gigabytes (a decompression bomb) would take the server's memory.
@@ -310,12 +305,12 @@ def _pdf_page_texts(data: bytes, name: str) -> list[str]:
         except Exception as exc:
             _raise_if_out_of_memory(exc)
             raise _pdfium_error(name, exc, first) from exc
-    if not any(text.strip() for text in texts):
-        try:
-            return _pdfium_pages(data, name)
-        except Exception as exc:  # pypdf's empty pages stand: pdfium could not do better
-            _raise_if_out_of_memory(exc)
-    return texts
+    try:
+        others = _pdfium_pages(data, name)
+    except Exception as exc:  # pdfium fails on files pypdf reads; pypdf's pages then stand as they are
+        _raise_if_out_of_memory(exc)
+        return texts
+    return [better_page(a, b) for a, b in zip(texts, others, strict=True)] if len(others) == len(texts) else texts
 
 
 def _pypdf_pages(data: bytes, name: str) -> list[str]:
@@ -410,27 +405,27 @@ def _table_text(table: Table) -> str:
         previous = None
         for cell in row.cells:
             if cell is not previous:  # python-docx yields a column-spanning cell once per column
-                cells.append(" ".join(cell.text.split("\n")))
+                cells.append(_cell_text(cell))
             previous = cell
         if any(text.strip() for text in cells):
             rows.append(CELL_SEPARATOR.join(cells))
     return "\n".join(rows)
 
 
+def _cell_text(cell: _Cell) -> str:
+    """A cell's paragraphs and nested tables on one line (python-docx's `cell.text` leaves nested tables out)."""
+    parts = [_table_text(item) if isinstance(item, Table) else item.text for item in cell.iter_inner_content()]
+    return " ".join(" ".join(part.split("\n")) for part in parts if part.strip())
+
+
 # -- html -------------------------------------------------------------------------------------------------------
 
 
 def _read_html(data: bytes, name: str, settings: Settings) -> Extracted:
-    """A web page's main text: trafilatura's, else all the text left once the page's chrome is dropped.
-
-    The chrome goes before trafilatura sees the page too: on short pages trafilatura gives up or keeps
-    everything, navigation menus included.
-    """
+    """A web page's text: every block of its body in reading order, chrome dropped (see `rag.html_text`)."""
     markup = _decode_html(data, name)
     _check_html_shape(markup, name, settings)
-    soup = BeautifulSoup(markup, "html.parser")
-    _drop_chrome(soup)
-    return Extracted(_trafilatura_text(str(soup)) or _soup_text(soup), "html")
+    return Extracted(page_text(BeautifulSoup(markup, "html.parser")), "html")
 
 
 def _decode_html(data: bytes, name: str) -> str:
@@ -466,38 +461,10 @@ def _check_html_shape(markup: str, name: str, settings: Settings) -> None:
         )
 
 
-def _drop_chrome(soup: BeautifulSoup) -> None:
-    """Remove scripts, navigation, headers, footers, sidebars and form controls from a parsed page.
-
-    A header or footer inside an <article> or <main> is the article's own (its title, its byline) and stays.
-    """
-    for element in soup.find_all([*HTML_NOISE, *HTML_CONTROLS]):
-        inside_content = element.name in ("header", "footer") and element.find_parent(["article", "main"])
-        if not element.decomposed and not inside_content:
-            element.decompose()
-
-
-def _trafilatura_text(html: str) -> str:
-    """The main text trafilatura finds in a page, its tables' rows as `| a | b |` lines; "" when it finds none."""
-    try:
-        text = trafilatura.extract(html, include_tables=True, include_comments=False, favor_precision=False)
-    except Exception as exc:  # trafilatura fails on some broken markup; the caller's fallback still reads it
-        _raise_if_out_of_memory(exc)
-        return ""
-    lines = [line.rstrip() for line in _normalize_newlines(text or "").split("\n")]
-    return "\n".join(line for line in lines if not TABLE_RULE.match(line)).strip()
-
-
-def _soup_text(soup: BeautifulSoup) -> str:
-    """A parsed page's remaining text, one line per block, runs of blank lines collapsed to one."""
-    lines = [line.strip() for line in _normalize_newlines(soup.get_text("\n")).split("\n")]
-    return BLANK_LINE_RUNS.sub("\n\n", "\n".join(lines)).strip()
-
-
 def _raise_if_out_of_memory(exc: Exception) -> None:
     """Let a parser's failure for want of memory out as MemoryError, not as a damaged file.
 
-    lxml (python-docx's and trafilatura's parser) reports a failed allocation as a syntax error.
+    lxml (python-docx's parser) reports a failed allocation as a syntax error.
     """
     if isinstance(exc, MemoryError):
         raise exc

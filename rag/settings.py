@@ -152,9 +152,9 @@ class Settings(BaseSettings):
     # Word file's parts inflate to. python-docx holds about 20 bytes per byte of XML, so more than this would
     # not fit in parse_memory_bytes anyway.
     max_inflated_bytes: int = Field(default=256 * 2**20, ge=2**20)
-    # A web page's elements and nesting depth. The parsed tree costs about 2.5 KB an element; lxml, which
-    # trafilatura reads pages with, drops text below a depth of about 255 anyway, and the depth counted before
-    # parsing runs high on sloppy markup whose unclosed tags it cannot pair, hence twice that.
+    # A web page's elements and nesting depth. The parsed tree costs about 2.5 KB an element; no page's text needs
+    # hundreds of levels, and the depth counted before parsing runs high on sloppy markup whose unclosed tags it
+    # cannot pair, hence the room.
     max_html_elements: int = Field(default=200_000, ge=100)
     max_html_depth: int = Field(default=512, ge=16)
 
