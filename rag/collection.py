@@ -33,7 +33,7 @@ from rag.errors import (
     RagError,
     UnreadableDocumentError,
 )
-from rag.ingest import SUPPORTED, Extracted
+from rag.ingest import READER_VERSION, SUPPORTED, Extracted
 from rag.isolation import read_isolated
 from rag.lexical import tokenize
 from rag.names import check_name
@@ -70,6 +70,7 @@ def expected_manifest(settings: Settings, embedder: Embedder) -> dict[str, Any]:
         "centered": settings.center_embeddings,
         "centering": {"sample": settings.centering_sample, "min_language_chunks": settings.min_language_chunks},
         "chunking": {
+            "reader": READER_VERSION,
             "cleaning": CLEANING_VERSION,
             "encoding": settings.tiktoken_encoding,
             "chunk_tokens": settings.chunk_tokens,
@@ -434,7 +435,8 @@ class Collection:
     def rebuild(self, folder: Path | None = None, set_aside_damaged: bool = False) -> WriteReport:
         """Re-chunk and re-embed every stored document, recompute the language means, and sync `folder` if given.
 
-        Stored documents are rebuilt from their stored text, so uploads need no file. One commit replaces the
+        The folder's files are read again; the other stored documents (uploads) are rebuilt from their stored
+        text, so they need no file. One commit replaces the
         whole state. A damaged catalog raises IndexCorruptError unless `set_aside_damaged` (asked of the user
         after `damage` said what it drops): then it is moved aside and only `folder` is indexed.
         """
@@ -452,11 +454,13 @@ class Collection:
         report = WriteReport()
         if folder is not None:
             changes = self.folder_changes(folder)
-            fresh = {p.name: p for p in [*changes.new, *changes.changed]}
-            items = [i for i in items if i.name not in fresh and i.name not in changes.gone]
+            # The folder's files are read again, changed or not: a rebuild is how a better reader reaches text
+            # stored by an older one (READER_VERSION). Stored text stands for the documents with no file here.
+            files = folder_files(folder)[0]
+            names = {unicodedata.normalize("NFC", p.name) for p in files}
+            items = [i for i in items if i.name not in names and i.name not in changes.gone]
             report.removed += changes.gone
-            loaded = self._read_files(list(fresh.values()), "folder", report)
-            items += loaded
+            items += self._read_files(files, "folder", report)
         if not items:
             raise CorpusError(f"nothing to index: {folder or self.store.where} holds no readable documents")
         prepared = self._prepare(items)

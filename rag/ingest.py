@@ -44,6 +44,9 @@ from rag.pdf_text import better_page, rejoin_hyphens, without_running_lines
 from rag.settings import Settings
 from rag.text import CJK_RANGES
 
+# What the readers make of a file. A change to any reader's output bumps it: an index whose text an older reader
+# made is then due for a rebuild, which reads the folder's files again (2: HTML read whole, PDF page by page).
+READER_VERSION = 2
 SUPPORTED: dict[str, str] = {
     ".pdf": "pdf",
     ".docx": "docx",

@@ -263,10 +263,21 @@ def test_damage_names_the_uploads_a_rebuild_would_drop(
     assert "drop 1 documents that are not in the corpus folder: aiib.txt" in damage.warning("here")
 
 
-def test_a_rebuild_keeps_uploads(fake_pipe: Pipeline, settings: Settings) -> None:
+def test_a_rebuild_keeps_uploads_and_reads_the_folder_again(
+    fake_pipe: Pipeline, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_pipe.add_document(AIIB.encode(), "aiib.txt")
+    read: list[str] = []
+    real = Collection._read_files
+    monkeypatch.setattr(
+        Collection,
+        "_read_files",
+        lambda self, files, source, report: read.extend(p.name for p in files) or real(self, files, source, report),
+    )
     report = Collection(settings, FakeEmbedder()).rebuild(settings.corpus_dir)
     assert sorted(report.added) == ["aiib.txt", "en.txt", "zh.md"]
+    # Unchanged files are read again, so that a newer reader's text replaces what an older one stored.
+    assert sorted(read) == ["en.txt", "zh.md"]
     assert not list(settings.index_dir.glob(CATALOG_FILE + ".damaged-*"))
 
 
