@@ -18,6 +18,7 @@ import json
 import logging
 import tempfile
 import threading
+import unicodedata
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -243,6 +244,7 @@ def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
     @v1.get("/documents/{name}", response_model=DocumentSpan, responses={404: {"description": "No such document"}})
     def document(name: str, start: int = Query(0, ge=0), end: int | None = Query(None, ge=0)) -> Any:
         """The extracted text of one document, or of a span of it (what citations point into)."""
+        name = unicodedata.normalize("NFC", name)  # stored names are NFC; another form names the same document
         doc = service().documents.get(name)
         if doc is None:
             raise NotFoundError(f"no document named {name!r} in the collection")

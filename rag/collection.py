@@ -382,7 +382,11 @@ class Collection:
         return report
 
     def remove(self, names: list[str]) -> WriteReport:
-        """Delete documents by name; NotFoundError (nothing deleted) when one is not in the collection."""
+        """Delete documents by name; NotFoundError (nothing deleted) when one is not in the collection.
+
+        Names are stored in NFC, so a name typed in another Unicode form names the same document.
+        """
+        names = [unicodedata.normalize("NFC", n) for n in names]
         have = {r.name for r in self.store.read().documents} if self.exists() else set()
         missing = [n for n in names if n not in have]
         if missing:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 import schemathesis
@@ -80,6 +81,9 @@ def test_a_name_in_nfc_or_nfd_is_one_document_and_invisible_characters_are_refus
     assert first.status_code == 201 and second.status_code == 200  # type: ignore[attr-defined]
     assert second.json()["name"] == composed  # type: ignore[attr-defined]
     assert [d["name"] for d in client.get("/v1/documents").json()].count(composed) == 1
+    decomposed = quote(unicodedata.normalize("NFD", composed))
+    assert client.get(f"/v1/documents/{decomposed}").json()["name"] == composed
+    assert client.delete(f"/v1/documents/{decomposed}").json() == {"removed": [composed]}
     for code in (0x061C, 0x2060, 0x00AD, 0x180E, 0xE0001, 0x2028, 0x0085, 0x009B, 0x3164, 0x034F):
         refused = upload(client, f"report{chr(code)}.txt", AIIB)
         assert refused.status_code == 422, (hex(code), refused.text)  # type: ignore[attr-defined]
