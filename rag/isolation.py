@@ -7,8 +7,9 @@ exits once it has answered, so the memory a big file took goes back to the syste
 
 Children are forked from a forkserver: a fresh interpreter that imports the readers once (about 0.4 s, at the
 first file), after which a child starts in about 5 ms. Forking the service itself would copy its model threads'
-state into the child, which a fork cannot do safely. As with any multiprocessing start method but fork, a script
-that writes to a collection needs the `if __name__ == "__main__":` guard: the forkserver imports the main module.
+state into the child, which a fork cannot do safely. Neither the forkserver nor a child runs the main script, as
+multiprocessing would by default: a script that calls `Pipeline.load()` at its top level, with no
+`if __name__ == "__main__":` guard, would otherwise load a pipeline again for every file it reads.
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ import math
 import multiprocessing
 import resource
 import signal
+import sys
+import threading
 import traceback
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
@@ -31,8 +36,24 @@ from rag.settings import Settings
 log = logging.getLogger(__name__)
 
 _CONTEXT = multiprocessing.get_context("forkserver")
-# "__main__" is multiprocessing's own default: each child would import the main script again otherwise.
-_CONTEXT.set_forkserver_preload(["__main__", "rag.ingest"])
+_CONTEXT.set_forkserver_preload(["rag.ingest"])
+_STARTING = threading.Lock()
+
+
+@contextmanager
+def _without_main_script() -> Iterator[None]:
+    """Start a child with the main script out of sight.
+
+    Multiprocessing runs `__main__.__file__` in the forkserver and in each child; nothing a child runs lives
+    there (readers are module-level functions of packages).
+    """
+    with _STARTING:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
 
 
 Reader = Callable[[bytes, str, Settings], Extracted]
@@ -46,7 +67,8 @@ def read_isolated(data: bytes, name: str, settings: Settings, reader: Reader = r
     format_of(name)  # an unsupported file needs no child
     receiver, sender = _CONTEXT.Pipe(duplex=False)
     child = _CONTEXT.Process(target=_child, args=(sender, reader, data, name, settings), name="rag-reader", daemon=True)
-    child.start()
+    with _without_main_script():
+        child.start()
     sender.close()  # else the child's death would not end the parent's wait: the parent would hold the pipe open
     try:
         if not receiver.poll(settings.parse_timeout_s):

@@ -209,3 +209,36 @@ def test_the_readers_errors_and_texts_come_back_as_in_process() -> None:
         read_isolated(b"", "empty.txt", Settings())
     for path in sorted(SEEDS.iterdir())[:3]:
         assert read_isolated(path.read_bytes(), path.name, Settings()) == read_path(path)
+
+
+UNGUARDED_SCRIPT = """
+import sys
+sys.path.insert(0, {root!r})
+from pathlib import Path
+from rag import Pipeline, Settings
+from tests.conftest import FakeEmbedder
+print("script body ran", flush=True)
+s = Settings(corpus_dir=Path({corpus!r}), index_dir=Path({index!r}), cache_dir=Path({cache!r}), min_language_chunks=1)
+pipe = Pipeline.load(s, embedder=FakeEmbedder())
+print(sorted(pipe.documents))
+"""
+
+
+def test_a_script_without_a_main_guard_reads_its_files_once(tmp_path: Path) -> None:
+    # The forkserver and its children must not run the calling script again: one with `Pipeline.load()` at its
+    # top level would load a pipeline per file read, and each of those would read the files again.
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "page.html").write_text("<h1>Ports</h1><p>The port opened in 2016.</p>", "utf-8")
+    (corpus / "note.txt").write_text("The corridor carried 12 million tonnes in 2019.", "utf-8")
+    script = tmp_path / "unguarded.py"
+    root = str(Path(__file__).resolve().parent.parent)
+    paths = {"root": root, "corpus": str(corpus), "index": str(tmp_path / "index"), "cache": str(tmp_path / "cache")}
+    script.write_text(UNGUARDED_SCRIPT.format(**paths), "utf-8")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("script body ran") == 1
+    assert "['note.txt', 'page.html']" in done.stdout
