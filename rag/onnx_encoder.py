@@ -91,7 +91,8 @@ class OnnxEncoder:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        path = model_folder / file
+        self.path = model_folder / file
+        path = self.path
         if not path.is_file():
             raise ModelError(f"{path} is missing; it is made from the converted model on first use")
         options = ort.SessionOptions()
