@@ -113,3 +113,12 @@ def test_int8_vectors_stay_close_to_fp32_in_both_languages() -> None:
     int8 = load_embedder(Settings(query_engine="int8")).encode_queries(QUESTIONS)
     assert np.allclose(np.linalg.norm(int8, axis=1), 1.0, atol=1e-4)
     assert float((fp32 * int8).sum(axis=1).min()) >= 0.98
+
+
+@pytest.mark.e2e
+def test_a_batch_of_question_and_translation_gives_the_vectors_of_two_calls() -> None:
+    embedder = load_embedder(Settings())
+    pair = ["丝路基金是哪一年成立的？", "silk road fund year founded"]
+    together = embedder.encode_queries(pair)
+    alone = np.vstack([embedder.encode_queries([text]) for text in pair])
+    assert np.abs(together - alone).max() <= 1e-5
