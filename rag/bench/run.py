@@ -12,6 +12,7 @@ from typing import Any
 
 from rag.bench.baseline import bench_langchain, evidence_recall, langchain_embeddings
 from rag.bench.build import bench_build
+from rag.bench.common import cpu_flags
 from rag.bench.corpus import grow_corpus
 from rag.bench.latency import bench_http, bench_queries, corpus_env
 from rag.bench.milvus import bench_milvus_quality, bench_milvus_scale
@@ -105,7 +106,12 @@ def run(plan: Plan, out: Path, dataset: Path, work: Path) -> dict[str, Any]:
     small = grow_corpus(seeds, 0, work / "corpus-seeds")
     results: dict[str, Any] = {
         "plan": plan.__dict__,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "cpu_flags": cpu_flags(),
+        },
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     results["build"] = {"seeds": {b: bench_build(small, work / "idx-seeds", b) for b in plan.backends}}

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.bench.common import percentiles
+from rag.bench.common import cpu_flags, percentiles
 from rag.bench.corpus import perturb
+from rag.bench.queries import compare
 from rag.bench.run import QUICK, run
 from rag.bench.scale import bench_index_types, sample_like
 from rag.settings import Settings
@@ -20,6 +21,27 @@ from ..conftest import ROOT
 def test_percentiles() -> None:
     p = percentiles([float(x) for x in range(1, 101)])
     assert p["n"] == 100 and p["p50"] == pytest.approx(50.5) and p["p99"] == pytest.approx(99.01)
+
+
+def _engine(embed_p50: float, tune: float, test: float) -> dict[str, object]:
+    return {"embed_ms": {"p50": embed_p50}, "recall@10": {"tune": tune, "test": test}}
+
+
+def test_int8_is_compared_with_the_fp32_export_and_recommended_only_within_tolerance() -> None:
+    engines = {"model": _engine(30.0, 0.93, 0.91), "auto": _engine(15.0, 0.93, 0.91)}
+    close = compare(engines | {"int8": _engine(6.0, 0.934, 0.907)})
+    assert close["recall_delta"] == {"tune": 0.0, "test": 0.0} and close["embed_speedup"] == 2.0
+    assert close["int8_recall_delta"] == {"tune": 0.004, "test": -0.003} and close["int8_embed_speedup"] == 2.5
+    assert close["int8_recommended"] is True
+    far = compare(engines | {"int8": _engine(6.0, 0.93, 0.9034)})
+    assert far["int8_recall_delta"]["test"] == -0.0066 and far["int8_recommended"] is False
+
+
+def test_cpu_flags_name_the_int8_instruction_sets(tmp_path: Path) -> None:
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n\nprocessor\t: 1\nflags\t\t: avx2\n")
+    assert cpu_flags(info) == ["avx2", "avx512f", "avx512_vnni"]
+    assert cpu_flags(tmp_path / "absent") == []
 
 
 def test_perturbation_changes_numbers_not_words() -> None:
@@ -81,6 +103,8 @@ def test_bench_runs_on_the_fake_embedder_and_reports(tmp_path: Path, monkeypatch
     assert r["http"]["cli"]["warm_s"] > 0 and r["http"]["cli"]["cold_s"] > 0
     engines = r["query_engines"]
     assert set(engines["recall_delta"]) <= {"tune", "test"} and engines["auto"]["embed_ms"]["n"] == 5
+    assert set(engines["int8_recall_delta"]) == set(engines["recall_delta"]) and engines["int8"]["embed_ms"]["n"] == 5
+    assert isinstance(engines["int8_recommended"], bool) and isinstance(r["machine"]["cpu_flags"], list)
     milvus = r["milvus"]
     assert set(milvus["quality"]["recall_delta"]) <= {"tune", "test"} and milvus["quality"]["search_p50_ratio"] > 0
     assert 0 < milvus["scale"]["2000"]["flat"]["recall@10"] <= 1
