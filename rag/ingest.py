@@ -7,19 +7,23 @@ a message saying why and what to do; no parser's own exception gets out.
 PDFs are read page by page with both pypdf and pdfium, and each page keeps the better of the two texts (see
 `rag.pdf_text`, which also drops running headers and footers and rejoins hyphenated words). pdfium alone reads a
 file pypdf fails on (pdfium repairs more damage) or cannot decrypt (AES needs the `cryptography` package, which
-pypdf does not pull in); only when both find no text is the PDF reported as having no text layer.
+pypdf does not pull in). A page with (almost) no text but an image on it is a scan: pdfium renders it and
+`rag.ocr` reads it, as it reads PNG and JPEG uploads.
 
 Before any parser sees a PDF, a Word file or a web page, what it would inflate to is measured against the limits
 in `Settings` (a PDF's streams and a Word file's parts, unpacked; a page's elements and depth), whichever library
 then reads it: a small file that unpacks to gigabytes is refused in milliseconds with a TooLargeError naming the
-limit. `rag.isolation` runs all of this in a child process bounded in memory and time, for what the measures miss.
+limit; an image over `max_image_pixels` is refused before it is decoded. `rag.isolation` runs all of this
+in a child process bounded in memory and time, for what the measures miss.
 """
 
 from __future__ import annotations
 
 import bisect
 import io
+import math
 import re
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Sequence
@@ -35,9 +39,11 @@ from docx.table import Table, _Cell
 from lxml import etree
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+from PIL import Image, ImageOps, UnidentifiedImageError
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import LimitReachedError
 
+from rag import ocr
 from rag.errors import TooLargeError, UnreadableDocumentError, UnsupportedFormatError
 from rag.html_text import page_text
 from rag.pdf_text import better_page, rejoin_hyphens, without_running_lines
@@ -45,8 +51,9 @@ from rag.settings import Settings
 from rag.text import CJK_RANGES
 
 # What the readers make of a file. A change to any reader's output bumps it: an index whose text an older reader
-# made is then due for a rebuild, which reads the folder's files again (2: HTML read whole, PDF page by page).
-READER_VERSION = 2
+# made is then due for a rebuild, which reads the folder's files again (2: HTML read whole, PDF page by page;
+# 3: scanned PDF pages and images read by OCR).
+READER_VERSION = 3
 SUPPORTED: dict[str, str] = {
     ".pdf": "pdf",
     ".docx": "docx",
@@ -56,6 +63,9 @@ SUPPORTED: dict[str, str] = {
     ".markdown": "markdown",
     ".txt": "text",
     ".text": "text",
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
 }
 
 PAGE_SEPARATOR = "\n\n"
@@ -94,12 +104,14 @@ MD_GROUP_CLOSES = frozenset({"bullet_list_close", "ordered_list_close", "table_c
 class Extracted:
     """A document's text as we index it.
 
-    `pages` is set for PDFs only: the start offset in `text` of each page, first 0, strictly increasing.
+    `pages` is set for PDFs and images only: the start offset in `text` of each page, first 0, strictly increasing.
+    `ocr_confidence` is set when OCR read some of the text: its mean confidence (0-1) over the pages it read.
     """
 
     text: str
     format: str
     pages: tuple[int, ...] = ()
+    ocr_confidence: float | None = None
 
 
 def format_of(name: str) -> str:
@@ -232,18 +244,70 @@ def _inline_text(children: Sequence[Token]) -> str:
 
 
 def _read_pdf(data: bytes, name: str, settings: Settings) -> Extracted:
-    """A PDF's pages' text joined by a blank line, with each page's start offset; empty pages keep their place."""
+    """A PDF's pages' text joined by a blank line, with each page's start offset; empty pages keep their place.
+
+    A page whose text layer has almost nothing on it but holds an image (a scan) is read by OCR instead.
+    """
     _check_pdf_streams(data, name, settings.max_inflated_bytes)
-    pages = without_running_lines([_normalize_newlines(text).strip() for text in _pdf_page_texts(data, name)])
-    texts = [rejoin_hyphens(text) for text in pages]
+    layers = [_normalize_newlines(text).strip() for text in _pdf_page_texts(data, name)]
+    ocr_texts = _ocr_scanned_pages(data, name, layers, settings)
+    read = [ocr_texts[index].text if index in ocr_texts else text for index, text in enumerate(layers)]
+    texts = [rejoin_hyphens(text) for text in without_running_lines(read)]
     if not any(texts):
-        raise UnreadableDocumentError(f"{name} has no text layer (a scanned PDF?); run OCR on it first")
+        raise UnreadableDocumentError(
+            f"{name} has no text layer, and OCR found no text in its pages' images; if it is a scan, scan it "
+            "again at 300 dpi or more and upload that"
+        )
+    return Extracted(PAGE_SEPARATOR.join(texts), "pdf", _starts(texts), _mean_confidence(list(ocr_texts.values())))
+
+
+def _starts(texts: list[str]) -> tuple[int, ...]:
+    """The start offset of each of `texts` once joined by PAGE_SEPARATOR."""
     starts: list[int] = []
     offset = 0
     for text in texts:
         starts.append(offset)
         offset += len(text) + len(PAGE_SEPARATOR)
-    return Extracted(PAGE_SEPARATOR.join(texts), "pdf", tuple(starts))
+    return tuple(starts)
+
+
+def _ocr_scanned_pages(data: bytes, name: str, layers: list[str], settings: Settings) -> dict[int, ocr.PageText]:
+    """OCR's text of each page (by index) whose text layer is under `ocr_page_min_chars` and that has an image.
+
+    A page OCR reads less text on than its layer holds keeps its layer.
+    """
+    thin = [index for index, text in enumerate(layers) if len("".join(text.split())) < settings.ocr_page_min_chars]
+    if not thin:
+        return {}
+    read: dict[int, ocr.PageText] = {}
+    document = pdfium.PdfDocument(data)
+    try:
+        for index in thin:
+            page = document[index]
+            try:
+                if next(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]), None) is None:
+                    continue
+                found = ocr.read_image(_render_page(page, settings), f"{name}, page {index + 1}", settings)
+            finally:
+                page.close()
+            if len(found.text) > len(layers[index]):
+                read[index] = found
+    finally:
+        document.close()
+    return read
+
+
+def _render_page(page: pdfium.PdfPage, settings: Settings) -> Image.Image:
+    """A PDF page as a grayscale image at `ocr_dpi`, or as many dots per inch as `max_image_pixels` allows."""
+    width, height = page.get_size()  # in points, 72 an inch
+    scale = min(settings.ocr_dpi / 72, math.sqrt(settings.max_image_pixels / max(1.0, width * height)))
+    return page.render(scale=scale, grayscale=True).to_pil()
+
+
+def _mean_confidence(pages: list[ocr.PageText]) -> float | None:
+    """The mean of the pages' OCR confidences, None when OCR read no page."""
+    known = [page.confidence for page in pages if page.confidence is not None]
+    return sum(known) / len(known) if known else None
 
 
 def _check_pdf_streams(data: bytes, name: str, limit: int) -> None:
@@ -359,6 +423,32 @@ def _pdfium_error(name: str, exc: Exception, first: Exception) -> UnreadableDocu
 def _encrypted(name: str) -> UnreadableDocumentError:
     """The error for a PDF that only opens with a password."""
     return UnreadableDocumentError(f"{name} is encrypted; remove the password and upload again")
+
+
+# -- images -----------------------------------------------------------------------------------------------------
+
+
+def _read_image(data: bytes, name: str, settings: Settings) -> Extracted:
+    """A PNG or JPEG read by OCR, as one page (a photo turned the way its camera recorded it)."""
+    Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between the limit and twice it; both are refused here.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as opened:
+                image = ImageOps.exif_transpose(opened)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise TooLargeError(
+            f"{name} has more pixels than the {settings.max_image_pixels:,} an image may have here "
+            f"(RAG_MAX_IMAGE_PIXELS) ({exc}); scale it down to 300 dpi and upload it again"
+        ) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise UnreadableDocumentError(
+            f"{name} is damaged or not a PNG or JPEG image ({exc}); open it in an image viewer, save it again and "
+            "upload it"
+        ) from exc
+    page = ocr.read_image(image, name, settings)
+    return Extracted(page.text, "image", (0,), page.confidence)
 
 
 # -- docx -------------------------------------------------------------------------------------------------------
@@ -481,4 +571,5 @@ READERS: dict[str, Callable[[bytes, str, Settings], Extracted]] = {
     "pdf": _read_pdf,
     "docx": _read_docx,
     "html": _read_html,
+    "image": _read_image,
 }

@@ -160,6 +160,17 @@ class Settings(BaseSettings):
     # cannot pair, hence the room.
     max_html_elements: int = Field(default=200_000, ge=100)
     max_html_depth: int = Field(default=512, ge=16)
+    # OCR (Tesseract) of scanned PDF pages and of images: its languages ("+"-joined, as `tesseract -l` takes
+    # them), the resolution a PDF page is rendered at for it, and the text layer below which a page with an
+    # image on it counts as a scan (a scanner's layer is often a page number or a stamp).
+    ocr_languages: str = Field(default="eng+chi_sim", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$")
+    ocr_dpi: int = Field(default=300, ge=72, le=600)
+    ocr_page_min_chars: int = Field(default=20, ge=0)
+    # A block of words Tesseract reads with a lower mean confidence (0-1) is noise, not text (see rag.ocr).
+    ocr_min_block_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+    # Pixels an image (an upload, or a PDF page rendered for OCR) may have: Pillow refuses a larger one before
+    # decoding it (a decompression bomb). 100 MP is a letter page at 1,000 dpi; decoded, 100 MB in grayscale.
+    max_image_pixels: int = Field(default=100_000_000, ge=1_000_000)
 
     # A write to the index goes ahead only when the disk holding it keeps this much free after the write's
     # estimated size: reads need a little room (SQLite's shared-memory and WAL files), and the estimate is rough.
