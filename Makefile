@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install lock browser run test test-llm unit e2e eval lint fuzz fuzz-quick format clean
+.PHONY: install lock browser ocr run test test-llm unit e2e eval lint fuzz fuzz-quick format clean
 FUZZ_TARGETS := tests/fuzz/fuzz_question.py tests/fuzz/fuzz_text.py
 FUZZ_FLAGS := -max_len=512 -len_control=0
 
@@ -31,10 +31,17 @@ browser:
 		{ test "$$(id -u)" = 0 || { echo "make test needs: apt-get install chromium chromium-driver fonts-wqy-zenhei"; exit 1; }; \
 		  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei; }
 
-run: install
+# Scanned PDFs and images are read by Tesseract, with its English and Simplified Chinese data.
+ocr:
+	@command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx chi_sim && \
+		tesseract --list-langs 2>/dev/null | grep -qx eng || \
+		{ test "$$(id -u)" = 0 || { echo "reading scans needs: apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim"; exit 1; }; \
+		  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim; }
+
+run: install ocr
 	$(BIN)/rag serve
 
-test: install lint browser
+test: install lint browser ocr
 	$(BIN)/pytest
 	$(MAKE) fuzz-quick
 	$(MAKE) eval

@@ -238,6 +238,9 @@ def list_documents(settings: Settings) -> list[DocumentInfo]:
 def make_document(extracted: Extracted, name: str, sha256: str) -> Document:
     """A `Document` of extracted text: cleaned, with its offset map and language."""
     clean, origin = clean_text(extracted.text)
+    if extracted.ocr_confidence is not None:
+        # Not stored with the document: a low figure tells an operator which upload to scan again.
+        log.info("%s: read by OCR, mean confidence %.2f", name, extracted.ocr_confidence)
     return Document(
         name, extracted.text, clean, origin, detect_language(clean), sha256, extracted.format, extracted.pages
     )

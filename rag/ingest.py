@@ -255,8 +255,8 @@ def _read_pdf(data: bytes, name: str, settings: Settings) -> Extracted:
     texts = [rejoin_hyphens(text) for text in without_running_lines(read)]
     if not any(texts):
         raise UnreadableDocumentError(
-            f"{name} has no text layer, and OCR found no text in its pages' images; if it is a scan, scan it "
-            "again at 300 dpi or more and upload that"
+            f"{name} has no text layer, and OCR found no text on its pages; if it is a scan, scan it again at "
+            "300 dpi or more and upload that"
         )
     return Extracted(PAGE_SEPARATOR.join(texts), "pdf", _starts(texts), _mean_confidence(list(ocr_texts.values())))
 

@@ -93,7 +93,8 @@ def test_format_of_and_unsupported_suffix() -> None:
     with pytest.raises(UnsupportedFormatError) as err:
         format_of("report.xlsx")
     assert str(err.value) == (
-        "report.xlsx: unsupported type .xlsx; supported: .docx, .htm, .html, .markdown, .md, .pdf, .text, .txt"
+        "report.xlsx: unsupported type .xlsx; supported: .docx, .htm, .html, .jpeg, .jpg, .markdown, .md, .pdf, "
+        ".png, .text, .txt"
     )
     with pytest.raises(UnsupportedFormatError, match="no suffix"):
         read_bytes(b"text", "README")
@@ -219,8 +220,8 @@ def test_a_pdf_with_too_many_pages_is_refused(monkeypatch: pytest.MonkeyPatch) -
         read_bytes(make_pdf([["one"], ["two"], ["three"]]), "long.pdf")
 
 
-def test_pdf_without_text_layer() -> None:
-    with pytest.raises(UnreadableDocumentError, match=r"scan\.pdf has no text layer \(a scanned PDF\?\); run OCR"):
+def test_pdf_without_text_layer_or_images() -> None:
+    with pytest.raises(UnreadableDocumentError, match=r"scan\.pdf has no text layer, and OCR found no text on its"):
         read_bytes(make_pdf([[], []]), "scan.pdf")
 
 
