@@ -6,7 +6,7 @@ Each page (tests/scans.py: an English and a Chinese paragraph, printed at 300 dp
 is saved as an image-only PDF, rendered back by pdfium at 300 dpi as the reader does, and read by each engine:
 Tesseract (the `tesseract` program, as `rag.ocr` runs it) with each language setting, and RapidOCR
 (`rapidocr-onnxruntime`, PP-OCRv4 models in its wheel) when it is importable. Accuracy is 1 - edit distance /
-length, whitespace left out.
+length, with runs of whitespace as one space and none beside Chinese characters.
 """
 
 from __future__ import annotations

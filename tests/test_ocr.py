@@ -16,6 +16,7 @@ from rag import Pipeline, ocr
 from rag.api import create_app
 from rag.errors import TooLargeError, UnreadableDocumentError
 from rag.ingest import page_of, read_bytes
+from rag.isolation import read_isolated
 from rag.settings import Settings
 from tests.conftest import FakeEmbedder
 from tests.scans import CHINESE, ENGLISH, char_accuracy, image_bytes, image_pdf, render
@@ -47,6 +48,12 @@ def test_an_image_only_pdf_of_english_and_chinese_pages_is_read_page_by_page() -
     assert char_accuracy(CHINESE, chinese) >= ZH_ACCURACY, chinese
     assert page_of(extracted.pages, extracted.text.index("港口")) == 2
     assert extracted.ocr_confidence is not None and 0.5 < extracted.ocr_confidence <= 1.0
+
+
+@needs_tesseract
+def test_ocr_runs_in_the_reader_child_under_its_limits() -> None:
+    extracted = read_isolated(image_pdf([render(ENGLISH, "en")]), "scan.pdf", Settings())
+    assert char_accuracy(ENGLISH, extracted.text) >= EN_ACCURACY, extracted.text
 
 
 @needs_tesseract
