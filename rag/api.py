@@ -46,6 +46,7 @@ from rag.api_models import (
     SearchRequest,
     SearchResponse,
     Status,
+    citation,
     span,
 )
 from rag.auth import TokenGate
@@ -146,7 +147,7 @@ def ask_body(answer: Answer, timings: dict[str, float]) -> dict[str, Any]:
         "warning": answer.warning,
         "grounded": answer.grounded,
         "sentences": [s.to_dict() for s in answer.sentences],
-        "citations": [span(c) | {"n": c.n} for c in answer.citations],
+        "citations": [citation(c) for c in answer.citations],
         "passages": [span(h) for h in answer.passages],
         "timings_ms": timings,
     }

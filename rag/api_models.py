@@ -158,6 +158,11 @@ def span(item: Any) -> dict[str, Any]:
     }
 
 
+def citation(item: Any) -> dict[str, Any]:
+    """The JSON of a citation: its span and its marker's number."""
+    return span(item) | {"n": item.n}
+
+
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
