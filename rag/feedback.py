@@ -91,12 +91,13 @@ def _text(value: str, what: str, limit: int, setting: str) -> str:
         raise InputError(f"the {what} holds control characters or unpaired surrogates; send plain UTF-8 text")
     if len(value) > limit:
         raise InputError(f"the {what} is {len(value)} characters long; the limit is {limit} ({setting})")
-    return value.strip()
+    return value
 
 
 def _citation(item: Mapping[str, Any], limit: int) -> dict[str, Any]:
     cited = {key: item.get(key) for key in CITATION_FIELDS}
-    cited["text"] = _text(str(cited["text"] or ""), "citation's text", limit, "RAG_FEEDBACK_MAX_ANSWER_CHARS")
+    for key in ("doc", "text"):
+        cited[key] = _text(str(cited[key] or ""), f"citation's {key}", limit, "RAG_FEEDBACK_MAX_ANSWER_CHARS")
     return cited
 
 
@@ -133,7 +134,7 @@ def make_feedback(
     if quote is not None:
         if doc is None:
             raise InputError("a quote of the correct source needs its document (`correct_source.doc`)")
-        quote = _text(quote, "quote", comment_limit, "RAG_FEEDBACK_MAX_COMMENT_CHARS") or None
+        quote = _text(quote, "quote", comment_limit, "RAG_FEEDBACK_MAX_COMMENT_CHARS").strip() or None
     return Feedback(
         id=uuid.uuid4().hex,
         # To the microsecond, so that the order of the records is the order they came in.
@@ -142,7 +143,7 @@ def make_feedback(
         question=question,
         answer=_text(answer, "answer", answer_limit, "RAG_FEEDBACK_MAX_ANSWER_CHARS"),
         citations=tuple(_citation(c, answer_limit) for c in citations),
-        comment=_text(comment, "comment", comment_limit, "RAG_FEEDBACK_MAX_COMMENT_CHARS"),
+        comment=_text(comment, "comment", comment_limit, "RAG_FEEDBACK_MAX_COMMENT_CHARS").strip(),
         correct_doc=doc or None,
         correct_quote=quote,
         generation=generation,

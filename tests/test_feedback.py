@@ -39,7 +39,8 @@ def asked(client: TestClient, question: str = QUESTION) -> dict[str, Any]:
 
 def rate(client: TestClient, answer: dict[str, Any], **extra: Any) -> Any:
     body = {"question": QUESTION, "answer": answer["answer"], "citations": answer["citations"], "rating": "down"}
-    return client.post("/v1/feedback", json=body | extra)
+    # json.dumps escapes a lone surrogate, as a client's JSON may; httpx would not encode one at all.
+    return client.post("/v1/feedback", content=json.dumps(body | extra), headers={"content-type": "application/json"})
 
 
 def test_feedback_round_trip_keeps_the_answer_its_citations_generation_and_settings(
@@ -75,8 +76,10 @@ def test_feedback_round_trip_keeps_the_answer_its_citations_generation_and_setti
         ({"correct_source": {"doc": "/etc/passwd"}}, "not a document of the collection"),
         ({"correct_source": {"doc": "../index/catalog.sqlite"}}, "not a document of the collection"),
         ({"question": "   "}, "question is empty"),
+        ({"citations": [{"n": 1, "doc": "x\ud800", "start": 0, "end": 1, "text": "a", "score": 1.0}]}, "surrogates"),
+        ({"correct_source": {"doc": "en.txt", "quote": "\ud800"}}, "surrogates"),
     ],
-    ids=["rating", "long-comment", "control", "path", "relative-path", "blank-question"],
+    ids=["rating", "long-comment", "control", "path", "relative-path", "blank-question", "surrogate", "quote"],
 )
 def test_bad_feedback_is_422_with_the_api_error_body_and_records_nothing(
     client: TestClient, fake_pipe: Pipeline, extra: dict[str, Any], message: str
@@ -150,3 +153,41 @@ def test_export_writes_flagged_answers_as_unchecked_tune_rows_and_validate_says_
 def test_export_refuses_a_split_the_dataset_does_not_have(fake_pipe: Pipeline, tmp_path: Path) -> None:
     result, out = export(fake_pipe.settings, tmp_path, "--split", "dev")
     assert result.exit_code != 0 and not out.exists()
+
+
+def test_export_again_adds_only_new_rows_and_keeps_the_ones_completed(
+    client: TestClient, fake_pipe: Pipeline, tmp_path: Path
+) -> None:
+    answer = asked(client)
+    assert rate(client, answer).status_code == 201
+    result, out = export(fake_pipe.settings, tmp_path)
+    assert result.exit_code == 0, result.output
+    [row] = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    completed = row | {"answer": "It was set up in 2014.", "must_include": ["2014"], "checked": True}
+    out.write_text(json.dumps(completed) + "\n", "utf-8")
+    assert rate(client, answer, comment="Cite en.txt.").status_code == 201
+    again, _ = export(fake_pipe.settings, tmp_path)
+    assert "1 candidate rows added" in again.output and "1 were there already" in again.output
+    lines = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    assert lines[0] == completed and lines[1]["feedback"]["comment"] == "Cite en.txt."
+    env = {"RAG_CORPUS_DIR": str(fake_pipe.settings.corpus_dir), "RAG_INDEX_DIR": str(fake_pipe.settings.index_dir)}
+    printed = CliRunner().invoke(cli, ["eval", "feedback", "export"], env=env)
+    assert [json.loads(line)["id"] for line in printed.output.splitlines()] == [r["id"] for r in lines]
+
+
+def test_no_server_errors_on_generated_feedback(fake_pipe: Pipeline) -> None:
+    """Schemathesis generates /v1/feedback bodies from the app's OpenAPI schema; none may get a 5xx."""
+    import schemathesis
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as run
+
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(fake_pipe, with_ui=False))
+    [operation] = [r.ok() for r in schema.include(path_regex=r"^/v1/feedback").get_all_operations()]
+
+    @given(operation.as_strategy())
+    @run(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    def no_5xx(case: schemathesis.Case) -> None:
+        response = case.call()
+        assert response.status_code < 500, f"{case.body!r}: {response.text}"
+
+    no_5xx()
