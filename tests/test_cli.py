@@ -11,6 +11,7 @@ import pytest
 
 from rag import Pipeline
 from rag.api import create_app
+from rag.testing import FAKE_EMBEDDER
 
 from .conftest import ROOT, serving
 from .scripted_llm import Reply, ScriptedLLM, sources_of
@@ -24,6 +25,11 @@ def rag(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         cwd=ROOT,
         env={**os.environ, **(env or {})},
     )
+
+
+def fake_env(corpus: Path, index: Path) -> dict[str, str]:
+    """A `rag` process on the fake embedder over its own corpus and index (never the project's real-model index)."""
+    return {"RAG_EMBEDDER": FAKE_EMBEDDER, "RAG_CORPUS_DIR": str(corpus), "RAG_INDEX_DIR": str(index)}
 
 
 def test_validate_seeds_set() -> None:
@@ -55,15 +61,15 @@ def test_invalid_setting_is_an_error_not_a_traceback() -> None:
     assert "error: invalid setting" in done.stderr and "Traceback" not in done.stderr
 
 
-@pytest.mark.e2e
-def test_ask_empty_question_exits_2() -> None:
-    done = rag("ask", "  ")
+def test_ask_empty_question_exits_2(tmp_path: Path, corpus: Path) -> None:
+    done = rag("ask", "  ", env=fake_env(corpus, tmp_path / "index"))
     assert done.returncode == 2
     assert "error: the question is empty" in done.stderr
 
 
 @pytest.mark.e2e
 def test_ask_json() -> None:
+    """The one CLI test on the real model and the real seeds: the other `rag` processes here run the fake."""
     done = rag("ask", "亚投行的核心目标是什么？", "--json")
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
@@ -72,14 +78,13 @@ def test_ask_json() -> None:
     assert 0 < answer["confidence"] <= 1 and answer["composer"] == "extractive"
 
 
-@pytest.mark.e2e
 def test_index_add_documents_and_remove(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "fund.txt").write_text("The Silk Road Fund was set up in 2014 with 40 billion US dollars.", "utf-8")
     (corpus / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
     (corpus / "sheet.xlsx").write_bytes(b"PK")
-    env = {"RAG_CORPUS_DIR": str(corpus), "RAG_INDEX_DIR": str(tmp_path / "index")}
+    env = fake_env(corpus, tmp_path / "index")
 
     done = rag("index", env=env)
     assert done.returncode == 0, done.stderr
@@ -113,9 +118,8 @@ def test_index_add_documents_and_remove(tmp_path: Path) -> None:
     assert [d["name"] for d in json.loads(rag("documents", "--json", env=env).stdout)] == ["rail.txt"]
 
 
-@pytest.mark.e2e
 def test_ask_and_eval_through_an_llm_endpoint(tmp_path: Path, llm: ScriptedLLM) -> None:
-    """`rag ask` and `rag eval --composer llm` on the real model, the answers written by a scripted endpoint."""
+    """`rag ask` and `rag eval --composer llm` on the fake embedder, the answers written by a scripted endpoint."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     quote = "The Silk Road Fund was set up in 2014 with 40 billion US dollars."
@@ -151,8 +155,7 @@ def test_ask_and_eval_through_an_llm_endpoint(tmp_path: Path, llm: ScriptedLLM) 
 
     llm.reply = script
     env = {
-        "RAG_CORPUS_DIR": str(corpus),
-        "RAG_INDEX_DIR": str(tmp_path / "index"),
+        **fake_env(corpus, tmp_path / "index"),
         "RAG_LLM_BASE_URL": llm.base_url,
         "RAG_LLM_MODEL": "scripted",
     }

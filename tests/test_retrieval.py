@@ -65,3 +65,20 @@ def test_sentence_search_is_one_more_ranking(fake_pipe: Pipeline) -> None:
 )
 def test_cross_lingual_search_finds_the_other_language(pipe: Pipeline, query: str, doc: str) -> None:
     assert doc in [h.doc for h in pipe.search(query, top_k=10)]
+
+
+def test_the_question_and_its_translation_are_one_encoder_call(
+    fake_pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+    encode = fake_pipe.embedder.encode_queries
+
+    def counted(texts: list[str]) -> np.ndarray:
+        calls.append(list(texts))
+        return encode(texts)
+
+    monkeypatch.setattr(fake_pipe.embedder, "encode_queries", counted)
+    retrieval = fake_pipe.retrieve("When was the Silk Road Fund set up?")
+    assert retrieval.translation.words
+    assert calls == [["When was the Silk Road Fund set up?", retrieval.translation.text]]
+    assert retrieval.query_vectors.shape[0] == 2

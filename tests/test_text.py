@@ -13,6 +13,11 @@ def test_asked_type() -> None:
     assert asked_type("What share of world GDP do the BRICS hold?") == "quantity"
     assert asked_type("有多少国家和地区加入？") == "quantity"
     assert asked_type("What is hard connectivity?") is None
+    # "When" as a conjunction asks no date; as a question word, in any clause, it does.
+    assert asked_type("Where was Xi Jinping when he proposed the Maritime Silk Road?") is None
+    assert asked_type("What does rsync's --delete do when mirroring a directory?") is None
+    assert asked_type("Why is it 127.0.1.1, and when should I change it?") is None
+    assert asked_type("Who wrote it, and when did he write it?") == "year"
     # 哪几 asks which ones, 第几 a rank: neither is answered by a count.
     assert asked_type("中国有几个项目？") == "quantity"
     assert asked_type("一带一路眼下在朝哪几个方向深化？") is None

@@ -14,13 +14,13 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from rag.bench.common import percentiles
 from rag.pipeline import Pipeline
+from rag.settings import Settings
 
 STARTUP_LIMIT_S = 120.0
 
@@ -145,6 +145,10 @@ def bench_http(
     return {"startup": startup, "load": loads, "cli": cli}
 
 
-def corpus_env(corpus: Path, index: Path) -> dict[str, str]:
-    """Environment for a server over a given corpus and index."""
-    return {"RAG_CORPUS_DIR": str(corpus), "RAG_INDEX_DIR": str(index)}
+def corpus_env(settings: Settings) -> dict[str, str]:
+    """Environment for a server over the corpus and index of `settings`, with the embedder that index was built by."""
+    return {
+        "RAG_CORPUS_DIR": str(settings.corpus_dir),
+        "RAG_INDEX_DIR": str(settings.index_dir),
+        "RAG_EMBEDDER": settings.embedder,
+    }

@@ -1,8 +1,9 @@
-"""Query engines side by side: the sentence-transformers model against its ONNX export, on the same index.
+"""Query engines side by side: the sentence-transformers model, its ONNX export and the export's int8 copy.
 
 For each engine: the time to embed a question with its translation (what every search does), `search` and `ask`
-latency, and evidence recall@10 on both eval corpora and both splits, so that the faster engine is taken only if
-it finds what the model finds.
+latency, and evidence recall@10 on both eval corpora and both splits, so that a faster engine is taken only if
+it finds what the model finds: the fp32 export against the model, the int8 copy against the fp32 export it would
+replace (`RAG_QUERY_ENGINE=int8` is recommended where it stays within `RECALL_TOLERANCE` on every split).
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ import statistics
 import time
 from typing import Any
 
-from rag.bench.common import percentiles
+from rag.bench.common import RECALL_TOLERANCE, percentiles
 from rag.eval.dataset import Example
 from rag.eval.metrics import by_corpus, overlaps
 from rag.pipeline import Pipeline
 from rag.settings import Settings
 
-ENGINES = ("model", "auto")
+ENGINES = ("model", "auto", "int8")
 RECALL_K = 10
 
 
@@ -47,13 +48,19 @@ def bench_query_engines(base: Settings, examples: list[Example], questions: list
         results[engine] = timed | {
             f"recall@{RECALL_K}": {split: round(statistics.fmean(v), 4) for split, v in sorted(recall.items())}
         }
-    model, fast = results["model"], results["auto"]
-    results["recall_delta"] = {
-        split: round(fast[f"recall@{RECALL_K}"][split] - model[f"recall@{RECALL_K}"][split], 4)
-        for split in model[f"recall@{RECALL_K}"]
-    }
-    results["embed_speedup"] = round(model["embed_ms"]["p50"] / fast["embed_ms"]["p50"], 2)
-    return results
+    return results | compare(results)
+
+
+def compare(results: dict[str, Any]) -> dict[str, Any]:
+    """Recall change and embedding speed-up of each faster engine against the one it would replace."""
+    out: dict[str, Any] = {}
+    for engine, reference, prefix in (("auto", "model", ""), ("int8", "auto", "int8_")):
+        fast, slow = results[engine][f"recall@{RECALL_K}"], results[reference][f"recall@{RECALL_K}"]
+        out[f"{prefix}recall_delta"] = {split: round(fast[split] - slow[split], 4) for split in slow}
+        speedup = results[reference]["embed_ms"]["p50"] / results[engine]["embed_ms"]["p50"]
+        out[f"{prefix}embed_speedup"] = round(speedup, 2)
+    out["int8_recommended"] = all(abs(d) <= RECALL_TOLERANCE for d in out["int8_recall_delta"].values())
+    return out
 
 
 def _latency(pipe: Pipeline, questions: list[str], n: int) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rag.bench.baseline import bench_langchain, evidence_recall
+from rag.bench.baseline import bench_langchain, evidence_recall, langchain_embeddings
 from rag.bench.build import bench_build
+from rag.bench.common import cpu_flags
 from rag.bench.corpus import grow_corpus
 from rag.bench.latency import bench_http, bench_queries, corpus_env
 from rag.bench.milvus import bench_milvus_quality, bench_milvus_scale
@@ -19,7 +20,7 @@ from rag.bench.queries import bench_query_engines
 from rag.bench.report import write_report
 from rag.bench.scale import bench_index_types, sample_like
 from rag.bench.writes import bench_writes
-from rag.embedding import E5_SMALL, E5_SMALL_Q4, converted_e5_path
+from rag.embedding import E5_SMALL, E5_SMALL_Q4
 from rag.eval.dataset import Example, load_dataset
 from rag.pipeline import Pipeline
 from rag.settings import Settings
@@ -46,6 +47,8 @@ class Plan:
     scale: tuple[tuple[int, tuple[str, ...]], ...]  # (vectors, index types) per size
     scale_queries: int
     baseline_questions: int | None  # None: every dev question
+    # Embedders the seeds are built with; the first one's index serves every other part of the run.
+    backends: tuple[str, ...] = (E5_SMALL, E5_SMALL_Q4)
 
 
 QUICK = Plan(
@@ -103,19 +106,25 @@ def run(plan: Plan, out: Path, dataset: Path, work: Path) -> dict[str, Any]:
     small = grow_corpus(seeds, 0, work / "corpus-seeds")
     results: dict[str, Any] = {
         "plan": plan.__dict__,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "cpu_flags": cpu_flags(),
+        },
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    results["build"] = {"seeds": {b: bench_build(small, work / "idx-seeds", b) for b in (E5_SMALL, E5_SMALL_Q4)}}
+    results["build"] = {"seeds": {b: bench_build(small, work / "idx-seeds", b) for b in plan.backends}}
     if plan.copies:
         large = grow_corpus(seeds, plan.copies, work / "corpus-large")
         results["build"]["large"] = {b: bench_build(large, work / "idx-large", b) for b in plan.large_backends}
 
-    settings = Settings(corpus_dir=small, index_dir=work / "idx-seeds" / E5_SMALL)
+    main = plan.backends[0]
+    settings = Settings(corpus_dir=small, index_dir=work / "idx-seeds" / main, embedder=main)
     pipe = Pipeline.load(settings)
     questions = [e.question for e in examples]
     english = max(seeds, key=lambda p: p.stat().st_size if "一" not in p.read_text("utf-8")[:2000] else 0)
-    full_build = results["build"]["seeds"][E5_SMALL]["build_s"]
+    full_build = results["build"]["seeds"][main]["build_s"]
     results["writes"] = bench_writes(settings, work, english.read_text("utf-8"), full_build)
     results["latency"] = bench_queries(pipe, questions, plan.queries)
     every = [e for path in DATASETS for e in load_dataset(path, base.corpus_dir)] if plan.engines_on_all else examples
@@ -128,14 +137,14 @@ def run(plan: Plan, out: Path, dataset: Path, work: Path) -> dict[str, Any]:
         plan.http_clients,
         plan.http_requests,
         plan.http_limit_s,
-        corpus_env(small, settings.index_dir),
+        corpus_env(settings),
         plan.cli_runs,
     )
 
     ours_spans = [[(h.doc, h.start, h.end) for h in pipe.search(e.question, RECALL_K)] for e in answerable]
-    theirs = bench_langchain(small, converted_e5_path(base), answerable, RECALL_K)
+    theirs = bench_langchain(small, lambda: langchain_embeddings(settings, pipe.embedder), answerable, RECALL_K)
     ours = {
-        "build_s": results["build"]["seeds"][E5_SMALL]["build_s"],
+        "build_s": full_build,
         "search_ms": results["latency"]["search_ms"],
         f"recall@{RECALL_K}": evidence_recall(ours_spans, answerable),
     }
