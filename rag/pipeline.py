@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from rag.answer import Composer
 from rag.answer.assess import Assessor
@@ -25,6 +26,7 @@ from rag.conversation import Turn, standalone_question
 from rag.data import Answer, Document, Hit
 from rag.embedding import Embedder, load_embedder
 from rag.errors import CorpusError, IndexStaleError, InputError, StorageError
+from rag.feedback import Feedback, make_feedback
 from rag.lexical import LexicalIndex, jieba_tokenizer
 from rag.llm import ChatModel, LLMUnavailableError, RateLimitedLog, make_chat_model
 from rag.offline import force_offline, install_tiktoken_encodings
@@ -231,6 +233,36 @@ class Pipeline:
         report = self.collection.remove(names)
         self.state  # noqa: B018 - load the new generation now
         return report
+
+    def record_feedback(
+        self,
+        question: str,
+        answer: str,
+        citations: list[dict[str, Any]],
+        rating: str,
+        comment: str = "",
+        correct_doc: str | None = None,
+        correct_quote: str | None = None,
+    ) -> Feedback:
+        """Record a rating of an answer in the collection's store, with the generation and settings it was rated at.
+
+        The generation is the one current now, which is the answer's unless a write committed in between.
+        """
+        snapshot = self.stored
+        item = make_feedback(
+            self.settings,
+            snapshot.documents,
+            snapshot.generation,
+            self._check(question, "question"),
+            answer,
+            citations,
+            rating,
+            comment,
+            correct_doc,
+            correct_quote,
+        )
+        self.collection.store.add_feedback(item)
+        return item
 
     def _check(self, text: str, what: str) -> str:
         if not isinstance(text, str) or not text.strip():

@@ -161,6 +161,12 @@ class Settings(BaseSettings):
     max_html_elements: int = Field(default=200_000, ge=100)
     max_html_depth: int = Field(default=512, ge=16)
 
+    # Feedback on answers (POST /v1/feedback, the UI's thumbs): how long its comment (and a quote of the correct
+    # source) and its answer (and each citation's text) may be, and how many citations it may carry.
+    feedback_max_comment_chars: int = Field(default=2000, ge=1)
+    feedback_max_answer_chars: int = Field(default=8000, ge=1)
+    feedback_max_citations: int = Field(default=50, ge=0)
+
     # A write to the index goes ahead only when the disk holding it keeps this much free after the write's
     # estimated size: reads need a little room (SQLite's shared-memory and WAL files), and the estimate is rough.
     min_free_bytes: int = Field(default=64 * 2**20, ge=0)
