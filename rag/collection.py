@@ -37,7 +37,7 @@ from rag.ingest import READER_VERSION, SUPPORTED, Extracted
 from rag.isolation import read_isolated
 from rag.lexical import tokenize
 from rag.names import check_name
-from rag.settings import Settings
+from rag.settings import MANIFEST_FIELDS, Settings
 from rag.store import Commit, IndexUpdate, Store, VectorIndex, new_vector_index, open_store
 from rag.text import detect_language
 
@@ -52,34 +52,15 @@ def expected_manifest(settings: Settings, embedder: Embedder) -> dict[str, Any]:
 
     Any difference means the stored chunks or vectors are not what these settings would make: a rebuild is due.
     """
-    return {
-        "format": FORMAT,
-        "embedder": embedder.id,
-        "dimension": embedder.dim,
-        "embedding": {
-            "query_prefix": settings.query_prefix,
-            "passage_prefix": settings.passage_prefix,
-            "max_seq_length": settings.max_seq_length,
-        },
-        "index_type": settings.index_type,
-        "index_params": {
-            "auto_flat_max": settings.auto_flat_max,
-            "hnsw_m": settings.hnsw_m,
-            "hnsw_ef_construction": settings.hnsw_ef_construction,
-        },
-        "centered": settings.center_embeddings,
-        "centering": {"sample": settings.centering_sample, "min_language_chunks": settings.min_language_chunks},
-        "chunking": {
-            "reader": READER_VERSION,
-            "cleaning": CLEANING_VERSION,
-            "encoding": settings.tiktoken_encoding,
-            "chunk_tokens": settings.chunk_tokens,
-            "chunk_overlap": settings.chunk_overlap,
-            "sentences": SENTENCE_VERSION,
-            "sentence_max_chars": settings.sentence_max_chars,
-            "min_sentence_chars": settings.min_sentence_chars,
-        },
-    }
+    manifest: dict[str, Any] = {"format": FORMAT, "embedder": embedder.id, "dimension": embedder.dim}
+    for name, path in MANIFEST_FIELDS.items():
+        group = manifest
+        for key in path[:-1]:
+            group = group.setdefault(key, {})
+        group[path[-1]] = getattr(settings, name)
+    # How files become text, text becomes clean text and clean text becomes sentences: code, not settings.
+    manifest["chunking"] |= {"reader": READER_VERSION, "cleaning": CLEANING_VERSION, "sentences": SENTENCE_VERSION}
+    return manifest
 
 
 def stale_key(manifest: dict[str, Any] | None, expected: dict[str, Any]) -> str | None:
