@@ -38,7 +38,8 @@ from rag.isolation import read_isolated
 from rag.lexical import tokenize
 from rag.names import check_name
 from rag.settings import MANIFEST_FIELDS, Settings
-from rag.store import Commit, IndexUpdate, Store, VectorIndex, new_vector_index, open_store
+from rag.snapshot import DocumentInfo, Snapshot
+from rag.store import Commit, IndexUpdate, Store, new_vector_index, open_store
 from rag.text import detect_language
 
 log = logging.getLogger(__name__)
@@ -69,42 +70,6 @@ def stale_key(manifest: dict[str, Any] | None, expected: dict[str, Any]) -> str 
         if (manifest or {}).get(key) != want:
             return key
     return None
-
-
-@dataclass(frozen=True)
-class DocumentInfo:
-    """What the document listing shows about one document."""
-
-    name: str
-    language: str
-    format: str
-    chunks: int
-    size: int
-    characters: int
-    pages: int
-    sha256: str
-    source: str
-    added: str
-
-
-@dataclass
-class Snapshot:
-    """One committed generation of the collection, loaded for searching. Never changes once loaded."""
-
-    generation: int
-    manifest: dict[str, Any]
-    means: LanguageMeans
-    means_info: dict[str, Any]
-    documents: dict[str, Document]
-    infos: dict[str, DocumentInfo]
-    # Sorted by document and offset.
-    chunks: list[Chunk]
-    chunk_tokens: list[list[str]]
-    sentences: list[Sentence]
-    vectors: VectorIndex
-    sentence_vectors: VectorIndex
-    # Vector files were missing or did not match, and were rebuilt from the catalog's raw vectors in memory.
-    repaired: bool = False
 
 
 @dataclass

@@ -21,7 +21,7 @@ from rag.answer.assess import Assessor
 from rag.answer.extractive import ExtractiveComposer
 from rag.answer.llm import LLMComposer
 from rag.answer.question import informativeness
-from rag.collection import Collection, DocumentInfo, Snapshot, WriteReport
+from rag.collection import Collection, WriteReport
 from rag.conversation import Turn, standalone_question
 from rag.data import Answer, Document, Hit
 from rag.embedding import Embedder, load_embedder
@@ -32,6 +32,7 @@ from rag.llm import ChatModel, LLMUnavailableError, RateLimitedLog, make_chat_mo
 from rag.offline import force_offline, install_tiktoken_encodings
 from rag.retrieval import Retrieval, Retriever
 from rag.settings import Settings
+from rag.snapshot import DocumentInfo, Snapshot
 from rag.text import UNSAFE_CHARS, detect_language
 
 log = logging.getLogger(__name__)
