@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ from rag.text import detect_language
 log = logging.getLogger(__name__)
 
 FORMAT = 3
+# What a write says as it goes: (stage, done, total). Stages: "reading", "embedding" (texts), "saving".
+Progress = Callable[[str, int, int], None]
 LOAD_ATTEMPTS = 3
 
 
@@ -296,19 +299,27 @@ class Collection:
 
     # Writing
 
-    def add_bytes(self, data: bytes, name: str, source: str = "upload") -> tuple[DocumentInfo, bool]:
+    def add_bytes(
+        self, data: bytes, name: str, source: str = "upload", progress: Progress | None = None
+    ) -> tuple[DocumentInfo, bool]:
         """Add or replace one document from its bytes; (its listing, whether the collection changed).
 
         Identical bytes under the same name change nothing. Raises UnsupportedFormatError or
-        UnreadableDocumentError, and the collection stays as it was.
+        UnreadableDocumentError, and the collection stays as it was. `progress` hears each stage as it goes.
         """
         name = check_name(name)
         sha = sha256_bytes(data)
         current = self._record(name)
         if current is not None and current.sha256 == sha:
             return self._info_of(name), False
-        doc = self._prepare([Incoming(read_isolated(data, name, self.settings), name, sha, len(data), source)])[0]
+        report = progress or (lambda stage, done, total: None)
+        report("reading", 0, 1)
+        extracted = read_isolated(data, name, self.settings)
+        report("reading", 1, 1)
+        doc = self._prepare([Incoming(extracted, name, sha, len(data), source)], report)[0]
+        report("saving", 0, 1)
         self.commit([doc], [])
+        report("saving", 1, 1)
         return self._info_of(name), True
 
     def add_paths(self, paths: list[Path], source: str = "cli") -> WriteReport:
@@ -468,7 +479,7 @@ class Collection:
     def _info_of(self, name: str) -> DocumentInfo:
         return _infos(self.store.read())[name]
 
-    def _prepare(self, items: list[Incoming]) -> list[StoredDocument]:
+    def _prepare(self, items: list[Incoming], progress: Progress | None = None) -> list[StoredDocument]:
         """Chunk, tokenize and embed documents (outside the lock: this is the slow part of a write)."""
         if self._splitter is None:
             s = self.settings
@@ -500,9 +511,22 @@ class Collection:
         all_sentences = [s for _, sentences in pieces for s in sentences]
         batch = self.settings.embed_batch_size
         cache = vector_cache(self.settings, self.embedder)
-        chunk_vectors = embed_passages(self.embedder, [c.clean for c in all_chunks], batch, "embedding chunks", cache)
+        total = len(all_chunks) + len(all_sentences)
+
+        def chunks_done(n: int) -> None:
+            if progress:
+                progress("embedding", n, total)
+
+        def sentences_done(n: int) -> None:
+            if progress:
+                progress("embedding", len(all_chunks) + n, total)
+
+        texts = [c.clean for c in all_chunks]
+        chunk_vectors = embed_passages(self.embedder, texts, batch, "embedding chunks", cache, chunks_done)
         sentence_texts = [s.text for s in all_sentences]
-        sentence_vectors = embed_passages(self.embedder, sentence_texts, batch, "embedding sentences", cache)
+        sentence_vectors = embed_passages(
+            self.embedder, sentence_texts, batch, "embedding sentences", cache, sentences_done
+        )
         out, at_c, at_s = [], 0, 0
         for record, (chunks, sentences) in zip(docs, pieces, strict=True):
             tokens = [tokenize(c.clean) for c in chunks]

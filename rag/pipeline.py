@@ -21,7 +21,7 @@ from rag.answer.assess import Assessor
 from rag.answer.extractive import ExtractiveComposer
 from rag.answer.llm import LLMComposer
 from rag.answer.question import informativeness
-from rag.collection import Collection, WriteReport
+from rag.collection import Collection, Progress, WriteReport
 from rag.conversation import Turn, standalone_question
 from rag.data import Answer, Document, Hit
 from rag.embedding import Embedder, load_embedder
@@ -223,9 +223,12 @@ class Pipeline:
         """The listing of the current documents, by name."""
         return list(self.state.snapshot.infos.values())
 
-    def add_document(self, data: bytes, name: str) -> tuple[DocumentInfo, bool]:
-        """Add or replace a document from a file's bytes; (its listing, whether anything changed)."""
-        info, changed = self.collection.add_bytes(data, name)
+    def add_document(self, data: bytes, name: str, progress: Progress | None = None) -> tuple[DocumentInfo, bool]:
+        """Add or replace a document from a file's bytes; (its listing, whether anything changed).
+
+        `progress` hears (stage, done, total) as the file is read, embedded and saved.
+        """
+        info, changed = self.collection.add_bytes(data, name, progress=progress)
         self.state  # noqa: B018 - load the new generation now, so the writer's next request sees it
         return info, changed
 

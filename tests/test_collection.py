@@ -3,6 +3,7 @@ a write commits; a crash at any point leaves the old state or the new one."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import signal
 import sqlite3
@@ -436,3 +437,13 @@ def test_a_setting_in_the_manifest_makes_an_index_built_otherwise_stale(
         changed = Collection(settings.model_copy(update={name: other}), FakeEmbedder())
         assert changed.stale() is not None, name
     assert Collection(settings, FakeEmbedder()).stale() is None
+
+
+def test_an_upload_reports_its_stages_as_it_goes(fake_pipe: Pipeline) -> None:
+    heard: list[tuple[str, int, int]] = []
+    fake_pipe.add_document(AIIB.encode(), "aiib.txt", lambda stage, done, total: heard.append((stage, done, total)))
+    assert [s for s, _, _ in heard] == sorted((s for s, _, _ in heard), key=["reading", "embedding", "saving"].index)
+    embedding = [(done, total) for stage, done, total in heard if stage == "embedding"]
+    assert embedding[-1][0] == embedding[-1][1] > 0
+    assert all(a <= b for (a, _), (b, _) in itertools.pairwise(embedding))
+    assert heard[-1] == ("saving", 1, 1)

@@ -37,6 +37,11 @@ INTERNAL = "⚠ Something went wrong on the server; the log has the details. · 
 
 UPLOAD_TTL_S = 3600
 MAX_EXAMPLES = 4
+# An upload's progress bar: where each stage of a file starts within the file's share, and how much it takes.
+# Embedding is most of the time of a write; reading a PDF and saving, the rest.
+STAGES = {"reading": 0.0, "embedding": 0.1, "saving": 0.9}
+STAGE_SHARE = {"reading": 0.1, "embedding": 0.8, "saving": 0.1}
+STAGE_NAMES = {"reading": "reading · 读取", "embedding": "embedding · 向量化", "saving": "saving · 保存"}
 # Chinese example topics: words of at least this many characters (shorter ones are too general to ask about).
 MIN_ZH_TOPIC = 3
 LEADING_ARTICLE = re.compile(r"^(?:The|A|An) ")
@@ -166,11 +171,17 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
 
     def add(paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[str, list[list[Any]], Any]:  # noqa: B008 - Gradio's progress idiom
         lines = []
-        for i, path in enumerate(paths or []):
+        files = paths or []
+        for i, path in enumerate(files):
             name = Path(path).name
-            progress((i, len(paths or [])), desc=f"indexing {name}")
+
+            def report(stage: str, done: int, total: int, name: str = name, i: int = i) -> None:
+                # One bar for the whole upload: each file its share, each stage of a file its part of that.
+                share = (i + STAGES[stage] + STAGE_SHARE[stage] * done / max(total, 1)) / len(files)
+                progress(share, desc=f"{name}: {STAGE_NAMES[stage]}")
+
             try:
-                info, changed = pipe.add_document(read_upload(Path(path)), name)
+                info, changed = pipe.add_document(read_upload(Path(path)), name, report)
             except RagError as exc:
                 lines.append(f"⚠ {name}: {exc}")
                 continue
@@ -179,7 +190,8 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
                 lines.append(f"⚠ {name}: {INTERNAL}")
                 continue
             what = "added · 已添加" if changed else "unchanged · 未改变"
-            lines.append(f"✓ {name}: {what} ({info.language}, {info.chunks} chunks)")
+            pages = f", {info.pages} pages · 页" if info.pages > 1 else ""
+            lines.append(f"✓ {name}: {what} ({info.language}, {info.chunks} chunks · 段{pages})")
         return status(*lines), documents_table(pipe), names()
 
     def delete(name: str | None) -> tuple[str, list[list[Any]], Any]:
