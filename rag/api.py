@@ -1,8 +1,8 @@
 """The HTTP service: a FastAPI app over a loaded pipeline, with the Gradio UI mounted at `/`.
 
-Routes under `/v1` (ask, search, documents with upload and delete, status, OpenAI-compatible chat completions)
-and `/healthz`. Input errors become 4xx with a JSON body (`ERROR_STATUS`), an oversized body 413 before it is
-read whole (an upload: as soon as its stream passes the limit); with `RAG_API_TOKEN` set,
+Routes under `/v1` (ask, search, documents with upload and delete, feedback on answers, status, OpenAI-compatible
+chat completions) and `/healthz`. Input errors become 4xx with a JSON body (`ERROR_STATUS`), an oversized body 413
+before it is read whole (an upload: as soon as its stream passes the limit); with `RAG_API_TOKEN` set,
 `rag.auth.TokenGate` answers every route but `/healthz` and `/login` with 401 unless the request carries the
 token (the UI included). Nothing returns a stack trace; the only file path is the index folder's, in the errors
 an operator must act on (a full, read-only or damaged index).
@@ -39,11 +39,14 @@ from rag.api_models import (
     AskResponse,
     DocumentOut,
     DocumentSpan,
+    FeedbackOut,
+    FeedbackRequest,
     Health,
     Removed,
     SearchRequest,
     SearchResponse,
     Status,
+    citation,
     span,
 )
 from rag.auth import TokenGate
@@ -144,7 +147,7 @@ def ask_body(answer: Answer, timings: dict[str, float]) -> dict[str, Any]:
         "warning": answer.warning,
         "grounded": answer.grounded,
         "sentences": [s.to_dict() for s in answer.sentences],
-        "citations": [span(c) | {"n": c.n} for c in answer.citations],
+        "citations": [citation(c) for c in answer.citations],
         "passages": [span(h) for h in answer.passages],
         "timings_ms": timings,
     }
@@ -252,6 +255,25 @@ def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
         if not start <= stop <= len(doc.text):
             raise InputError(f"need 0 <= start <= end <= {len(doc.text)}")
         return {"name": name, "start": start, "end": stop, "text": doc.text[start:stop]}
+
+    @v1.post("/feedback", response_model=FeedbackOut, status_code=201)
+    def feedback(req: FeedbackRequest) -> Any:
+        """Rate an answer, thumbs up or down, with an optional comment and the source it should have cited.
+
+        Stored in the collection's catalog with the index generation and a digest of the settings;
+        `rag eval feedback export` turns thumbs-down and commented answers into candidate eval rows.
+        """
+        source = req.correct_source
+        item = service().record_feedback(
+            req.question,
+            req.answer,
+            [c.model_dump() for c in req.citations],
+            req.rating,
+            req.comment,
+            source.doc if source is not None else None,
+            source.quote if source is not None else None,
+        )
+        return {"id": item.id, "created": item.created, "generation": item.generation}
 
     @v1.get("/status", response_model=Status)
     def status() -> Any:

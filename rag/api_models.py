@@ -66,6 +66,32 @@ class AskResponse(BaseModel):
     timings_ms: dict[str, float]
 
 
+class CorrectSource(BaseModel):
+    """Where the answer should have come from: a document of the collection, and optionally a quote of it."""
+
+    doc: str = Field(min_length=1, description="A document name, as GET /v1/documents lists it.")
+    quote: str | None = Field(default=None, description="The passage of that document that answers the question.")
+
+
+class FeedbackRequest(BaseModel):
+    """A rating of an answer, for /v1/feedback; lengths are checked against RAG_FEEDBACK_MAX_* (422 past them)."""
+
+    question: str = Field(min_length=1, description="The question asked.")
+    answer: str = Field(description="The answer given, as /v1/ask returned it.")
+    citations: list[CitationOut] = Field(default_factory=list, description="The answer's citations, as given.")
+    rating: Literal["up", "down"]
+    comment: str = Field(default="", description="What was wrong or right, in the user's words.")
+    correct_source: CorrectSource | None = None
+
+
+class FeedbackOut(BaseModel):
+    """A recorded rating."""
+
+    id: str
+    created: str = Field(description="When it was recorded (UTC, ISO 8601).")
+    generation: int = Field(description="The index generation it was recorded at.")
+
+
 class SearchResponse(BaseModel):
     """Passages, best first."""
 
@@ -130,6 +156,11 @@ def span(item: Any) -> dict[str, Any]:
         "score": item.score,
         "page": item.page,
     }
+
+
+def citation(item: Any) -> dict[str, Any]:
+    """The JSON of a citation: its span and its marker's number."""
+    return span(item) | {"n": item.n}
 
 
 UPLOAD_BODY = {

@@ -1,8 +1,10 @@
-"""The collection's catalog in SQLite (WAL): documents with their extracted text, chunks, sentences, raw vectors.
+"""The collection's catalog in SQLite (WAL): documents with their text, chunks, sentences, raw vectors, feedback.
 
 The catalog is the record of truth. Each write is one transaction that also moves the generation on; the
 vector index files of a generation are derived from it (they can be rebuilt from the raw vectors stored here,
 without the model). Readers read one generation inside one read transaction, so they never see half a write.
+Feedback is no part of a generation: recording it moves nothing on. The schema's version is SQLite's
+`user_version`; the first write connection to an older catalog adds what the schema gained since.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ import numpy as np
 from rag import storage
 from rag.data import Chunk, Sentence
 from rag.errors import IndexCorruptError, StorageFullError, StorageReadOnlyError
+from rag.feedback import Feedback
 
-SCHEMA_VERSION = 1
+# 1: documents, chunks, sentences, skipped; 2: feedback.
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -44,6 +48,11 @@ CREATE TABLE IF NOT EXISTS sentences (
 );
 CREATE TABLE IF NOT EXISTS skipped (
     name TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime REAL NOT NULL, reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    id TEXT PRIMARY KEY, created TEXT NOT NULL, rating TEXT NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL,
+    citations TEXT NOT NULL, comment TEXT NOT NULL, correct_doc TEXT, correct_quote TEXT,
+    generation INTEGER NOT NULL, settings_digest TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc);
 CREATE INDEX IF NOT EXISTS sentences_doc ON sentences(doc);
@@ -135,8 +144,11 @@ class Catalog:
             _configure(con)
             if write:
                 con.execute("PRAGMA journal_mode=WAL")
-                if con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'skipped'").fetchone()[0] == 0:
+                if con.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                    # Every statement of the schema is CREATE … IF NOT EXISTS: on an older catalog it adds what
+                    # is missing and leaves the rest as it is.
                     con.executescript(SCHEMA)
+                    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             else:
                 # The first read maps SQLite's shared-memory file (`-shm`), which it must create and grow.
                 con.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -240,6 +252,36 @@ class Catalog:
             con.executemany("INSERT INTO skipped VALUES (?, ?, ?, ?)", [(n, *v) for n, v in skipped.items()])
             con.execute("COMMIT")
 
+    def add_feedback(self, item: Feedback) -> None:
+        """Record one rating of an answer (it does not change what is searchable, nor the generation)."""
+        with self.connect(write=True) as con:
+            con.execute(
+                f"INSERT INTO feedback ({FEEDBACK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    item.id,
+                    item.created,
+                    item.rating,
+                    item.question,
+                    item.answer,
+                    json.dumps(list(item.citations), ensure_ascii=False),
+                    item.comment,
+                    item.correct_doc,
+                    item.correct_quote,
+                    item.generation,
+                    item.settings_digest,
+                ),
+            )
+
+    def feedback(self) -> list[Feedback]:
+        """Every rating recorded, oldest first (none in a catalog older than the feedback table)."""
+        if not self.exists():
+            return []
+        with self.connect() as con:
+            if con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'feedback'").fetchone()[0] == 0:
+                return []
+            rows = con.execute(f"SELECT {FEEDBACK_COLUMNS} FROM feedback ORDER BY created, rowid").fetchall()
+        return [_feedback(row) for row in rows]
+
     def vectors(self, table: str) -> tuple[np.ndarray, np.ndarray]:
         """Ids and raw vectors of every chunk or sentence (`table`), in id order."""
         if table not in ("chunks", "sentences"):
@@ -285,6 +327,18 @@ DOC_COLUMNS = "name, sha256, format, language, size, source, mtime, added, text,
 def _document(row: tuple[Any, ...]) -> DocumentRecord:
     name, sha256, fmt, language, size, source, mtime, added, text, pages = row
     return DocumentRecord(name, sha256, fmt, language, size, source, mtime, added, text, tuple(json.loads(pages)))
+
+
+FEEDBACK_COLUMNS = (
+    "id, created, rating, question, answer, citations, comment, correct_doc, correct_quote, generation, settings_digest"
+)
+
+
+def _feedback(row: tuple[Any, ...]) -> Feedback:
+    fid, created, rating, question, answer, citations, comment, doc, quote, generation, digest = row
+    return Feedback(
+        fid, created, rating, question, answer, tuple(json.loads(citations)), comment, doc, quote, generation, digest
+    )
 
 
 def _insert(con: sqlite3.Connection, doc: StoredDocument) -> None:

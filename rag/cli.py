@@ -18,6 +18,8 @@ eval_app = typer.Typer(
     add_completion=False, help="Evaluate answer quality against a dataset.", invoke_without_command=True
 )
 app.add_typer(eval_app, name="eval")
+feedback_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Feedback users gave on answers.")
+eval_app.add_typer(feedback_app, name="feedback")
 
 EXIT_USER_ERROR = 2
 EXIT_REGRESSION = 1
@@ -454,6 +456,59 @@ def validate(dataset: Path, corpus: Corpus = None) -> None:
     if problems:
         raise typer.Exit(EXIT_USER_ERROR)
     typer.echo(f"{dataset}: {len(read_examples(dataset))} examples, valid")
+
+
+@feedback_app.command("export")
+def feedback_export(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="JSONL file to add the rows to (rows it holds already are kept); default: print them."),
+    ] = None,
+    split: Annotated[str, typer.Option(help="The split of the rows: tune or test.")] = "tune",
+) -> None:
+    """Write thumbs-down and commented answers as candidate eval rows, marked `"checked": false`.
+
+    Each needs a reference answer, key facts and an exact evidence quote before it counts; `rag eval validate`
+    says what each row still lacks. A row already in --out (by id) is not written again, so its edits stay.
+    """
+    from rag.errors import InputError
+    from rag.eval.dataset import SPLITS
+    from rag.feedback import collection_rows
+
+    if split not in SPLITS:
+        raise InputError(f"--split must be one of {SPLITS}, not {split!r}")
+    rows = collection_rows(_settings(), split)
+    if out is None:
+        for row in rows:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        return
+    have = _row_ids(out)
+    fresh = [row for row in rows if row["id"] not in have]
+    with out.open("a", encoding="utf-8") as f:
+        f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in fresh)
+    typer.echo(
+        f"{len(fresh)} candidate rows added to {out} ({len(rows) - len(fresh)} were there already); complete "
+        f'each and set "checked": true; `rag eval validate {out}` lists what each still needs'
+    )
+
+
+def _row_ids(path: Path) -> set[str]:
+    """The ids of the rows of a JSONL file (none when it does not exist)."""
+    from rag.errors import InputError
+
+    if not path.exists():
+        return set()
+    ids = set()
+    for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            ids.add(str(json.loads(line)["id"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(
+                f"{path}:{n} is not a row with an id ({exc!r}); fix it, or export to another --out"
+            ) from exc
+    return ids
 
 
 def main() -> None:

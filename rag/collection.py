@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,13 +38,16 @@ from rag.ingest import READER_VERSION, SUPPORTED, Extracted
 from rag.isolation import read_isolated
 from rag.lexical import tokenize
 from rag.names import check_name
-from rag.settings import Settings
-from rag.store import Commit, IndexUpdate, Store, VectorIndex, new_vector_index, open_store
+from rag.settings import MANIFEST_FIELDS, Settings
+from rag.snapshot import DocumentInfo, Snapshot
+from rag.store import Commit, IndexUpdate, Store, new_vector_index, open_store
 from rag.text import detect_language
 
 log = logging.getLogger(__name__)
 
 FORMAT = 3
+# What a write says as it goes: (stage, done, total). Stages: "reading", "embedding" (texts), "saving".
+Progress = Callable[[str, int, int], None]
 LOAD_ATTEMPTS = 3
 
 
@@ -52,34 +56,15 @@ def expected_manifest(settings: Settings, embedder: Embedder) -> dict[str, Any]:
 
     Any difference means the stored chunks or vectors are not what these settings would make: a rebuild is due.
     """
-    return {
-        "format": FORMAT,
-        "embedder": embedder.id,
-        "dimension": embedder.dim,
-        "embedding": {
-            "query_prefix": settings.query_prefix,
-            "passage_prefix": settings.passage_prefix,
-            "max_seq_length": settings.max_seq_length,
-        },
-        "index_type": settings.index_type,
-        "index_params": {
-            "auto_flat_max": settings.auto_flat_max,
-            "hnsw_m": settings.hnsw_m,
-            "hnsw_ef_construction": settings.hnsw_ef_construction,
-        },
-        "centered": settings.center_embeddings,
-        "centering": {"sample": settings.centering_sample, "min_language_chunks": settings.min_language_chunks},
-        "chunking": {
-            "reader": READER_VERSION,
-            "cleaning": CLEANING_VERSION,
-            "encoding": settings.tiktoken_encoding,
-            "chunk_tokens": settings.chunk_tokens,
-            "chunk_overlap": settings.chunk_overlap,
-            "sentences": SENTENCE_VERSION,
-            "sentence_max_chars": settings.sentence_max_chars,
-            "min_sentence_chars": settings.min_sentence_chars,
-        },
-    }
+    manifest: dict[str, Any] = {"format": FORMAT, "embedder": embedder.id, "dimension": embedder.dim}
+    for name, path in MANIFEST_FIELDS.items():
+        group = manifest
+        for key in path[:-1]:
+            group = group.setdefault(key, {})
+        group[path[-1]] = getattr(settings, name)
+    # How files become text, text becomes clean text and clean text becomes sentences: code, not settings.
+    manifest["chunking"] |= {"reader": READER_VERSION, "cleaning": CLEANING_VERSION, "sentences": SENTENCE_VERSION}
+    return manifest
 
 
 def stale_key(manifest: dict[str, Any] | None, expected: dict[str, Any]) -> str | None:
@@ -88,42 +73,6 @@ def stale_key(manifest: dict[str, Any] | None, expected: dict[str, Any]) -> str 
         if (manifest or {}).get(key) != want:
             return key
     return None
-
-
-@dataclass(frozen=True)
-class DocumentInfo:
-    """What the document listing shows about one document."""
-
-    name: str
-    language: str
-    format: str
-    chunks: int
-    size: int
-    characters: int
-    pages: int
-    sha256: str
-    source: str
-    added: str
-
-
-@dataclass
-class Snapshot:
-    """One committed generation of the collection, loaded for searching. Never changes once loaded."""
-
-    generation: int
-    manifest: dict[str, Any]
-    means: LanguageMeans
-    means_info: dict[str, Any]
-    documents: dict[str, Document]
-    infos: dict[str, DocumentInfo]
-    # Sorted by document and offset.
-    chunks: list[Chunk]
-    chunk_tokens: list[list[str]]
-    sentences: list[Sentence]
-    vectors: VectorIndex
-    sentence_vectors: VectorIndex
-    # Vector files were missing or did not match, and were rebuilt from the catalog's raw vectors in memory.
-    repaired: bool = False
 
 
 @dataclass
@@ -353,19 +302,27 @@ class Collection:
 
     # Writing
 
-    def add_bytes(self, data: bytes, name: str, source: str = "upload") -> tuple[DocumentInfo, bool]:
+    def add_bytes(
+        self, data: bytes, name: str, source: str = "upload", progress: Progress | None = None
+    ) -> tuple[DocumentInfo, bool]:
         """Add or replace one document from its bytes; (its listing, whether the collection changed).
 
         Identical bytes under the same name change nothing. Raises UnsupportedFormatError or
-        UnreadableDocumentError, and the collection stays as it was.
+        UnreadableDocumentError, and the collection stays as it was. `progress` hears each stage as it goes.
         """
         name = check_name(name)
         sha = sha256_bytes(data)
         current = self._record(name)
         if current is not None and current.sha256 == sha:
             return self._info_of(name), False
-        doc = self._prepare([Incoming(read_isolated(data, name, self.settings), name, sha, len(data), source)])[0]
+        report = progress or (lambda stage, done, total: None)
+        report("reading", 0, 1)
+        extracted = read_isolated(data, name, self.settings)
+        report("reading", 1, 1)
+        doc = self._prepare([Incoming(extracted, name, sha, len(data), source)], report)[0]
+        report("saving", 0, 1)
         self.commit([doc], [])
+        report("saving", 1, 1)
         return self._info_of(name), True
 
     def add_paths(self, paths: list[Path], source: str = "cli") -> WriteReport:
@@ -525,7 +482,7 @@ class Collection:
     def _info_of(self, name: str) -> DocumentInfo:
         return _infos(self.store.read())[name]
 
-    def _prepare(self, items: list[Incoming]) -> list[StoredDocument]:
+    def _prepare(self, items: list[Incoming], progress: Progress | None = None) -> list[StoredDocument]:
         """Chunk, tokenize and embed documents (outside the lock: this is the slow part of a write)."""
         if self._splitter is None:
             s = self.settings
@@ -557,9 +514,22 @@ class Collection:
         all_sentences = [s for _, sentences in pieces for s in sentences]
         batch = self.settings.embed_batch_size
         cache = vector_cache(self.settings, self.embedder)
-        chunk_vectors = embed_passages(self.embedder, [c.clean for c in all_chunks], batch, "embedding chunks", cache)
+        total = len(all_chunks) + len(all_sentences)
+
+        def chunks_done(n: int) -> None:
+            if progress:
+                progress("embedding", n, total)
+
+        def sentences_done(n: int) -> None:
+            if progress:
+                progress("embedding", len(all_chunks) + n, total)
+
+        texts = [c.clean for c in all_chunks]
+        chunk_vectors = embed_passages(self.embedder, texts, batch, "embedding chunks", cache, chunks_done)
         sentence_texts = [s.text for s in all_sentences]
-        sentence_vectors = embed_passages(self.embedder, sentence_texts, batch, "embedding sentences", cache)
+        sentence_vectors = embed_passages(
+            self.embedder, sentence_texts, batch, "embedding sentences", cache, sentences_done
+        )
         out, at_c, at_s = [], 0, 0
         for record, (chunks, sentences) in zip(docs, pieces, strict=True):
             tokens = [tokenize(c.clean) for c in chunks]

@@ -241,12 +241,18 @@ def load_embedder(settings: Settings) -> Embedder:
 
 
 def embed_passages(
-    embedder: Embedder, texts: list[str], batch_size: int, desc: str, cache: VectorCache | None = None
+    embedder: Embedder,
+    texts: list[str],
+    batch_size: int,
+    desc: str,
+    cache: VectorCache | None = None,
+    done: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Embed in batches behind a progress bar; rows come back in the order of `texts`.
 
     Batches hold texts of similar length, so that little of each batch is padding. With a `cache`, only the texts
-    it lacks are embedded, and their vectors are added to it.
+    it lacks are embedded, and their vectors are added to it. `done` hears how many texts have their vectors, after
+    the cache and after each batch.
     """
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     cached = cache.get(texts) if cache else {}
@@ -254,15 +260,24 @@ def embed_passages(
         out[i] = vector
     if cached:
         log.info("%s: %d of %d texts from the vector cache", desc, len(cached), len(texts))
+    if done:
+        done(len(cached))
     todo = [i for i in range(len(texts)) if i not in cached]
     if todo:
-        out[todo] = _embed(embedder, [texts[i] for i in todo], batch_size, desc)
+
+        def after(n: int) -> None:
+            if done:
+                done(len(cached) + n)
+
+        out[todo] = _embed(embedder, [texts[i] for i in todo], batch_size, desc, after)
         if cache:
             cache.put([texts[i] for i in todo], out[todo])
     return out
 
 
-def _embed(embedder: Embedder, texts: list[str], batch_size: int, desc: str) -> np.ndarray:
+def _embed(
+    embedder: Embedder, texts: list[str], batch_size: int, desc: str, report: Callable[[int], None]
+) -> np.ndarray:
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     # Outside a terminal (a service log, CI) the bar is off; a log line every few seconds says how far it got.
@@ -272,6 +287,7 @@ def _embed(embedder: Embedder, texts: list[str], batch_size: int, desc: str) -> 
             rows = order[i : i + batch_size]
             out[rows] = embedder.encode_passages([texts[r] for r in rows])
             bar.update(len(rows))
+            report(i + len(rows))
             now = time.monotonic()
             if bar.disable and now - last >= PROGRESS_SECONDS:
                 done = i + len(rows)

@@ -2,7 +2,7 @@
 
 Documents, their text, chunks with their tokens, sentences, raw vectors, language means and manifest move as they
 are; the centred vectors are made again from the raw ones and the same means. The copy replaces what the target
-held, in one commit.
+held, in one commit. Feedback on answers is added to the target's (a record it holds already is not copied again).
 """
 
 from __future__ import annotations
@@ -62,6 +62,11 @@ def copy_collection(source: Store, target: Store, settings: Settings) -> int:
         remove = [r.name for r in before.documents] if before else []
         change = Commit(target.generation() + 1, meta, documents, remove, updates)
         target.commit(change, (empty, empty))
+    # After the lock is released: the embedded store takes it for each record.
+    have = {item.id for item in target.feedback()}
+    for item in source.feedback():
+        if item.id not in have:
+            target.add_feedback(item)
     log.info("copied %d documents from %s to %s", len(documents), source.where, target.where)
     return len(documents)
 

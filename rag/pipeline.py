@@ -14,22 +14,25 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from rag.answer import Composer
 from rag.answer.assess import Assessor
 from rag.answer.extractive import ExtractiveComposer
 from rag.answer.llm import LLMComposer
 from rag.answer.question import informativeness
-from rag.collection import Collection, DocumentInfo, Snapshot, WriteReport
+from rag.collection import Collection, Progress, WriteReport
 from rag.conversation import Turn, standalone_question
 from rag.data import Answer, Document, Hit
 from rag.embedding import Embedder, load_embedder
 from rag.errors import CorpusError, IndexStaleError, InputError, StorageError
+from rag.feedback import Feedback, make_feedback
 from rag.lexical import LexicalIndex, jieba_tokenizer
 from rag.llm import ChatModel, LLMUnavailableError, RateLimitedLog, make_chat_model
 from rag.offline import force_offline, install_tiktoken_encodings
 from rag.retrieval import Retrieval, Retriever
 from rag.settings import Settings
+from rag.snapshot import DocumentInfo, Snapshot
 from rag.text import UNSAFE_CHARS, detect_language
 
 log = logging.getLogger(__name__)
@@ -220,9 +223,12 @@ class Pipeline:
         """The listing of the current documents, by name."""
         return list(self.state.snapshot.infos.values())
 
-    def add_document(self, data: bytes, name: str) -> tuple[DocumentInfo, bool]:
-        """Add or replace a document from a file's bytes; (its listing, whether anything changed)."""
-        info, changed = self.collection.add_bytes(data, name)
+    def add_document(self, data: bytes, name: str, progress: Progress | None = None) -> tuple[DocumentInfo, bool]:
+        """Add or replace a document from a file's bytes; (its listing, whether anything changed).
+
+        `progress` hears (stage, done, total) as the file is read, embedded and saved.
+        """
+        info, changed = self.collection.add_bytes(data, name, progress=progress)
         self.state  # noqa: B018 - load the new generation now, so the writer's next request sees it
         return info, changed
 
@@ -231,6 +237,36 @@ class Pipeline:
         report = self.collection.remove(names)
         self.state  # noqa: B018 - load the new generation now
         return report
+
+    def record_feedback(
+        self,
+        question: str,
+        answer: str,
+        citations: list[dict[str, Any]],
+        rating: str,
+        comment: str = "",
+        correct_doc: str | None = None,
+        correct_quote: str | None = None,
+    ) -> Feedback:
+        """Record a rating of an answer in the collection's store, with the generation and settings it was rated at.
+
+        The generation is the one current now, which is the answer's unless a write committed in between.
+        """
+        snapshot = self.stored
+        item = make_feedback(
+            self.settings,
+            snapshot.documents,
+            snapshot.generation,
+            self._check(question, "question"),
+            answer,
+            citations,
+            rating,
+            comment,
+            correct_doc,
+            correct_quote,
+        )
+        self.collection.store.add_feedback(item)
+        return item
 
     def _check(self, text: str, what: str) -> str:
         if not isinstance(text, str) or not text.strip():

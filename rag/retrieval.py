@@ -19,11 +19,11 @@ import numpy as np
 
 from rag.centring import centre
 from rag.chunking import sentences_of_chunks
-from rag.collection import Snapshot
 from rag.data import Hit
 from rag.embedding import Embedder
 from rag.lexical import LexicalIndex, tokenize
 from rag.settings import Settings
+from rag.snapshot import Snapshot
 from rag.store import HybridIndex
 from rag.text import ANSWER_TYPES, asked_type, detect_language
 from rag.translate import Translation, get_dictionary, translate

@@ -172,6 +172,12 @@ class Settings(BaseSettings):
     # decoding it (a decompression bomb). 100 MP is a letter page at 1,000 dpi; decoded, 100 MB in grayscale.
     max_image_pixels: int = Field(default=100_000_000, ge=1_000_000)
 
+    # Feedback on answers (POST /v1/feedback, the UI's thumbs): how long its comment (and a quote of the correct
+    # source) and its answer (and each citation's text) may be, and how many citations it may carry.
+    feedback_max_comment_chars: int = Field(default=2000, ge=1)
+    feedback_max_answer_chars: int = Field(default=8000, ge=1)
+    feedback_max_citations: int = Field(default=50, ge=0)
+
     # A write to the index goes ahead only when the disk holding it keeps this much free after the write's
     # estimated size: reads need a little room (SQLite's shared-memory and WAL files), and the estimate is rough.
     min_free_bytes: int = Field(default=64 * 2**20, ge=0)
@@ -273,3 +279,41 @@ class Settings(BaseSettings):
     def model_cache(self) -> Path:
         """Where converted models live."""
         return self.cache_dir / "models"
+
+
+# Where each setting that shapes what a build stores sits in the collection's manifest: an index built with other
+# values is stale and needs `rag index --rebuild`. `embedder` shapes it too, through the model's id and dimension.
+MANIFEST_FIELDS: dict[str, tuple[str, ...]] = {
+    "query_prefix": ("embedding", "query_prefix"),
+    "passage_prefix": ("embedding", "passage_prefix"),
+    "max_seq_length": ("embedding", "max_seq_length"),
+    "index_type": ("index_type",),
+    "auto_flat_max": ("index_params", "auto_flat_max"),
+    "hnsw_m": ("index_params", "hnsw_m"),
+    "hnsw_ef_construction": ("index_params", "hnsw_ef_construction"),
+    "center_embeddings": ("centered",),
+    "centering_sample": ("centering", "sample"),
+    "min_language_chunks": ("centering", "min_language_chunks"),
+    "tiktoken_encoding": ("chunking", "encoding"),
+    "chunk_tokens": ("chunking", "chunk_tokens"),
+    "chunk_overlap": ("chunking", "chunk_overlap"),
+    "sentence_max_chars": ("chunking", "sentence_max_chars"),
+    "min_sentence_chars": ("chunking", "min_sentence_chars"),
+}
+# The settings that shape nothing a build stores: a change applies at the next start, with no rebuild. A new
+# setting goes in one of the two (a test checks), so that none that shapes the index is left out of the manifest.
+RUNTIME_FIELDS = frozenset(
+    """
+    corpus_dir index_dir cache_dir embed_batch_size vector_cache query_engine embed_threads vector_store milvus_uri
+    milvus_token milvus_collection hnsw_ef_search search_threads ivf_nprobe tombstone_share means_refresh_growth
+    top_k candidates rrf_k translate_queries max_translation_terms answer_type_weight sentence_weight
+    compose_passages answer_sentences answer_max_chars answer_lexical_weight answer_rank_penalty answer_keep_margin
+    document_head_chars answerability_model answer_threshold composer llm_base_url llm_model llm_api_key
+    llm_timeout_s llm_max_tokens llm_temperature llm_sources llm_context_chars llm_answer_sentences
+    llm_warning_interval_s history_turns faithfulness_threshold faithfulness_cross_threshold max_question_chars
+    max_file_bytes max_upload_bytes parse_memory_bytes parse_timeout_s max_inflated_bytes max_html_elements
+    max_html_depth feedback_max_comment_chars feedback_max_answer_chars feedback_max_citations min_free_bytes
+    storage_retry_after_s host port max_body_bytes max_in_flight max_queue queue_timeout_s api_token
+    session_max_age_s max_auth_failures auth_failure_window_s cors_origins allowed_hosts server_url examples
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)

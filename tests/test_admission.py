@@ -17,7 +17,7 @@ import pytest
 
 from rag import Pipeline
 from rag.api import create_app
-from rag.collection import DocumentInfo
+from rag.snapshot import DocumentInfo
 
 from .conftest import serving
 

@@ -3,6 +3,7 @@ a write commits; a crash at any point leaves the old state or the new one."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import signal
 import sqlite3
@@ -28,6 +29,7 @@ from rag.errors import (
     UnsupportedFormatError,
 )
 from rag.names import check_name
+from rag.settings import MANIFEST_FIELDS, RUNTIME_FIELDS
 from rag.store.local import CATALOG_FILE
 
 from .conftest import ROOT, FakeEmbedder
@@ -416,3 +418,32 @@ def test_collection_writes_are_serialized_across_threads(fake_pipe: Pipeline) ->
         list(pool.map(lambda item: collection.add_bytes(item[1], item[0]), texts.items()))
     assert set(texts) <= set(fake_pipe.stored.infos)
     assert fake_pipe.stored.generation == 1 + len(texts)
+
+
+def test_every_setting_says_whether_it_shapes_the_index() -> None:
+    # A setting that changes what a build stores must be in the manifest, or an index built with another value
+    # would be served as if it fit; one that does not must be listed as such. A new setting fails here until sorted.
+    shaping = set(MANIFEST_FIELDS) | {"embedder"}
+    assert not shaping & RUNTIME_FIELDS
+    assert set(Settings.model_fields) == shaping | RUNTIME_FIELDS
+
+
+def test_a_setting_in_the_manifest_makes_an_index_built_otherwise_stale(
+    fake_pipe: Pipeline, settings: Settings
+) -> None:
+    for name in MANIFEST_FIELDS:
+        value = getattr(settings, name)
+        other = not value if isinstance(value, bool) else value + 1 if isinstance(value, int) else f"{value}x"
+        changed = Collection(settings.model_copy(update={name: other}), FakeEmbedder())
+        assert changed.stale() is not None, name
+    assert Collection(settings, FakeEmbedder()).stale() is None
+
+
+def test_an_upload_reports_its_stages_as_it_goes(fake_pipe: Pipeline) -> None:
+    heard: list[tuple[str, int, int]] = []
+    fake_pipe.add_document(AIIB.encode(), "aiib.txt", lambda stage, done, total: heard.append((stage, done, total)))
+    assert [s for s, _, _ in heard] == sorted((s for s, _, _ in heard), key=["reading", "embedding", "saving"].index)
+    embedding = [(done, total) for stage, done, total in heard if stage == "embedding"]
+    assert embedding[-1][0] == embedding[-1][1] > 0
+    assert all(a <= b for (a, _), (b, _) in itertools.pairwise(embedding))
+    assert heard[-1] == ("saving", 1, 1)

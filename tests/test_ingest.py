@@ -184,9 +184,8 @@ def test_pdfium_reads_what_pypdf_cannot(monkeypatch: pytest.MonkeyPatch) -> None
         read_bytes(encrypt(make_pdf([["Secret text."]]), "secret"), "locked.pdf")
 
 
-def bomb_pdf(inflated_bytes: int) -> bytes:
-    """A one-page PDF with a line of text whose content stream is small compressed and `inflated_bytes` inflated."""
-    stream = zlib.compress(b"BT /F1 12 Tf 72 720 Td (A little text.) Tj ET\n" + b" " * inflated_bytes, 9)
+def one_page_pdf(stream: bytes, eof: bool = True) -> bytes:
+    """A one-page PDF whose content is `stream`, FlateDecode; without `eof`, no %%EOF (pypdf cannot open it)."""
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -203,8 +202,13 @@ def bomb_pdf(inflated_bytes: int) -> bytes:
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n" % (len(objects) + 1, xref)
+    return bytes(out + (b"%%EOF\n" if eof else b""))
+
+
+def bomb_pdf(inflated_bytes: int) -> bytes:
+    """A one-page PDF with a line of text whose content stream is small compressed and `inflated_bytes` inflated."""
+    return one_page_pdf(zlib.compress(b"BT /F1 12 Tf 72 720 Td (A little text.) Tj ET\n" + b" " * inflated_bytes, 9))
 
 
 def test_a_pdf_that_inflates_past_pypdfs_limits_is_refused_not_handed_to_pdfium() -> None:

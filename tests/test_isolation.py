@@ -23,6 +23,8 @@ from rag.ingest import Extracted, read_path
 from rag.isolation import read_isolated
 from rag.settings import Settings
 
+from .test_ingest import one_page_pdf
+
 # Growth of the caller's peak RSS that reading in the caller would have dwarfed (each bomb here needs 256 MiB or
 # more to read) and that a child's start and a result's copy stay well under.
 CALLER_GROWTH = 100 * 2**20
@@ -43,25 +45,7 @@ def deflated_spaces(size: int) -> bytes:
 
 def pdf_bomb(inflated: int) -> bytes:
     """A one-page PDF whose content stream inflates to `inflated` bytes, without %%EOF: pypdf cannot open it."""
-    stream = deflated_spaces(inflated)
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> "
-        b"/Contents 4 0 R >>",
-        b"<< /Filter /FlateDecode /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for n, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    return one_page_pdf(deflated_spaces(inflated), eof=False)
 
 
 @pytest.fixture(scope="module")

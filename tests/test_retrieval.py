@@ -82,3 +82,14 @@ def test_the_question_and_its_translation_are_one_encoder_call(
     assert retrieval.translation.words
     assert calls == [["When was the Silk Road Fund set up?", retrieval.translation.text]]
     assert retrieval.query_vectors.shape[0] == 2
+
+
+def test_the_read_path_does_not_import_the_writer() -> None:
+    # Retrieval and answering read a loaded snapshot; the code that writes a collection stays out of their imports.
+    import subprocess
+    import sys
+
+    probe = "import sys, rag.retrieval, rag.answer.assess, rag.answer.llm; print('rag.collection' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -13,7 +13,8 @@ from pydantic import SecretStr
 from rag import Pipeline
 from rag.api import create_app
 from rag.data import Citation
-from ui.app import corpus_examples
+from rag.feedback import collection_rows
+from ui.app import build_ui, corpus_examples
 from ui.render import chat_message, document_page, highlight, plain, status
 
 from .conftest import ROOT, serving
@@ -174,6 +175,53 @@ def test_browser_uploads_asks_follows_a_source_and_deletes(fake_pipe: Pipeline, 
     assert "ports.txt" not in fake_pipe.documents
 
 
+@pytest.mark.e2e
+def test_a_thumbs_down_in_the_browser_reaches_the_feedback_export(fake_pipe: Pipeline) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with serving(create_app(fake_pipe)) as url, chromium() as browser:
+        wait = WebDriverWait(browser, WAIT_S)
+        browser.get(url)
+        box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "#question textarea")))
+        box.send_keys(EN_QUESTION)
+        browser.find_element(By.CSS_SELECTOR, "#ask").click()
+        wait.until(lambda b: b.find_element(By.CSS_SELECTOR, "#chat").text.rstrip().endswith(".txt"))
+        browser.find_element(By.CSS_SELECTOR, "#feedback-comment textarea").send_keys("The second source is off topic.")
+        thumbs = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "#chat button[aria-label='Dislike']")))
+        thumbs.click()
+        wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "#feedback-status"), "rating is recorded"))
+    [row] = collection_rows(fake_pipe.settings)
+    assert row["question"] == EN_QUESTION and row["split"] == "tune" and row["checked"] is False
+    assert row["feedback"]["rating"] == "down" and row["feedback"]["comment"] == "The second source is off topic."
+    assert row["feedback"]["answer"] == fake_pipe.ask(EN_QUESTION).text and row["feedback"]["citations"]
+
+
+def test_a_rating_in_the_chat_records_the_answer_it_was_given_on(fake_pipe: Pipeline) -> None:
+    """The answer kept by its message's index, with the comment and the source chosen beside the chat.
+
+    Gradio's API route carries neither like data nor the session's state, so the handlers are called as the
+    chat's events call them.
+    """
+    import gradio as gr
+
+    handlers = {f.name: f.fn for f in build_ui(fake_pipe).fns.values()}
+    *_, (chat, _, _, _, answers) = handlers["respond"](EN_QUESTION, [], [], {})  # type: ignore[misc]
+    assert set(answers) == {1} and chat[1]["role"] == "assistant"
+    rate = handlers["rate"]
+    assert rate is not None
+    question_only = rate(answers, "", None, gr.LikeData(None, {"index": 0, "value": chat[0]["content"]}))
+    assert "Only answers can be rated" in question_only[0] and fake_pipe.collection.store.feedback() == []
+    shown, comment, source = rate(answers, "Good.", "en.txt", gr.LikeData(None, {"index": 1, "value": ""}))
+    assert "rating is recorded" in shown and (comment, source) == ("", None)
+    cleared = rate(answers, "", None, gr.LikeData(None, {"index": 1, "value": "", "liked": ""}))
+    assert "stays recorded" in cleared[0]  # a thumb clicked off again takes nothing back
+    [item] = fake_pipe.collection.store.feedback()
+    assert (item.rating, item.question, item.comment, item.correct_doc) == ("up", EN_QUESTION, "Good.", "en.txt")
+    assert item.answer == fake_pipe.ask(EN_QUESTION).text and item.citations[0]["doc"] == "en.txt"
+
+
 def test_an_internal_fault_stays_in_the_log(fake_pipe: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
     from fastapi.testclient import TestClient
 
@@ -183,7 +231,7 @@ def test_an_internal_fault_stays_in_the_log(fake_pipe: Pipeline, monkeypatch: py
     monkeypatch.setattr(fake_pipe, "chat_stream", broken)
     monkeypatch.setattr(fake_pipe, "search", broken)
     with TestClient(create_app(fake_pipe)) as client:
-        for route, data in (("respond", ["Why?", [], []]), ("search", ["road"])):
+        for route, data in (("respond", ["Why?", [], [], {}]), ("search", ["road"])):
             event = client.post(f"/gradio_api/call/{route}", json={"data": data}).json()["event_id"]
             stream = client.get(f"/gradio_api/call/{route}/{event}").text
             assert "Something went wrong on the server" in stream, stream
@@ -195,7 +243,7 @@ def test_the_chat_streams_an_llm_answer_and_says_what_it_cannot_back(llm_pipe: P
 
     llm.replies(Reply(pieces=["The fund ", "was set up ", "in 2014 [1]. ", "It is large."]))
     with TestClient(create_app(llm_pipe)) as client:
-        event = client.post("/gradio_api/call/respond", json={"data": [EN_QUESTION, [], []]}).json()["event_id"]
+        event = client.post("/gradio_api/call/respond", json={"data": [EN_QUESTION, [], [], {}]}).json()["event_id"]
         stream = client.get(f"/gradio_api/call/respond/{event}").text
     messages = [
         json.loads(line[6:])[0][-1]["content"][0]["text"] for line in stream.splitlines() if line.startswith("data: [")

@@ -3,7 +3,9 @@
 Labels follow the language of the question. Answers stream in as they are written; with an LLM configured the
 earlier turns let a follow-up stand on its own. Abstentions show the nearest passages as "related", never as
 sources. Each answer in the chat keeps its sources, named by document and page, linked to the document text at
-the cited place (`document_page`). The documents tab uploads, lists and deletes. Errors are shown in words.
+the cited place (`document_page`), and a thumbs-up and a thumbs-down: a rating, with the comment and correct
+source given beside the chat, is recorded as `POST /v1/feedback` records it. The documents tab uploads, lists and
+deletes. Errors are shown in words.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import gradio as gr
 from gradio.utils import get_upload_folder as gradio_upload_folder
 
 from rag.answer.question import NAME_RUN
+from rag.api_models import citation
 from rag.conversation import Turn
-from rag.data import Document
+from rag.data import Answer, Document
 from rag.errors import InputError, RagError
 from rag.ingest import SUPPORTED
 from rag.lexical import ZH_STOP, jieba_tokenizer
@@ -34,6 +37,11 @@ INTERNAL = "⚠ Something went wrong on the server; the log has the details. · 
 
 UPLOAD_TTL_S = 3600
 MAX_EXAMPLES = 4
+# An upload's progress bar: where each stage of a file starts within the file's share, and how much it takes.
+# Embedding is most of the time of a write; reading a PDF and saving, the rest.
+STAGES = {"reading": 0.0, "embedding": 0.1, "saving": 0.9}
+STAGE_SHARE = {"reading": 0.1, "embedding": 0.8, "saving": 0.1}
+STAGE_NAMES = {"reading": "reading · 读取", "embedding": "embedding · 向量化", "saving": "saving · 保存"}
 # Chinese example topics: words of at least this many characters (shorter ones are too general to ask about).
 MIN_ZH_TOPIC = 3
 LEADING_ARTICLE = re.compile(r"^(?:The|A|An) ")
@@ -86,6 +94,11 @@ def read_upload(path: Path) -> bytes:
         resolved.unlink(missing_ok=True)
 
 
+def rated_answer(question: str, answer: Answer) -> dict[str, Any]:
+    """What a rating of an answer records: the question, the answer, its citations as the API gives them."""
+    return {"question": question, "answer": answer.text, "citations": [citation(c) for c in answer.citations]}
+
+
 def documents_table(pipe: Pipeline) -> list[list[Any]]:
     """Rows of the documents tab's table."""
     return [[getattr(i, c) for c in DOCUMENT_COLUMNS] for i in pipe.document_infos()]
@@ -95,9 +108,12 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
     """The chat, search and documents UI over a loaded pipeline."""
 
     def respond(
-        message: str, history: list[dict[str, Any]], turns: list[Turn]
-    ) -> Iterator[tuple[list[dict[str, Any]], str, str, list[Turn]]]:
-        """Stream the answer into the chat; the conversation so far (`turns`) lets a follow-up stand alone."""
+        message: str, history: list[dict[str, Any]], turns: list[Turn], answers: dict[int, dict[str, Any]]
+    ) -> Iterator[tuple[list[dict[str, Any]], str, str, list[Turn], dict[int, dict[str, Any]]]]:
+        """Stream the answer into the chat; the conversation so far (`turns`) lets a follow-up stand alone.
+
+        `answers` keeps, by the chat message's index, what a rating of each answer records.
+        """
         history = [*history, {"role": "user", "content": plain(message)}]
         asked = [*turns, Turn("user", message)]
         try:
@@ -105,15 +121,35 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
             for part, _ in pipe.chat_stream(asked):
                 if isinstance(part, str):
                     text += part
-                    yield [*history, {"role": "assistant", "content": plain(text)}], "", "", turns
+                    yield [*history, {"role": "assistant", "content": plain(text)}], "", "", turns, answers
                     continue
                 done = [*history, {"role": "assistant", "content": chat_message(part)}]
-                yield done, sources_html(pipe, part), "", [*asked, Turn("assistant", part.text)]
+                kept = answers | {len(history): rated_answer(message, part)}
+                yield done, sources_html(pipe, part), "", [*asked, Turn("assistant", part.text)], kept
         except RagError as exc:
-            yield [*history, {"role": "assistant", "content": plain(f"⚠ {exc}")}], "", "", turns
+            yield [*history, {"role": "assistant", "content": plain(f"⚠ {exc}")}], "", "", turns, answers
         except Exception:
             log.exception("the chat failed on %r", message[:200])
-            yield [*history, {"role": "assistant", "content": INTERNAL}], "", "", turns
+            yield [*history, {"role": "assistant", "content": INTERNAL}], "", "", turns, answers
+
+    def rate(
+        answers: dict[int, dict[str, Any]], comment: str, source: str | None, liked: gr.LikeData
+    ) -> tuple[str, str, Any]:
+        """Record a thumbs-up or thumbs-down on an answer of the chat, with the comment and source beside it."""
+        index = liked.index if isinstance(liked.index, int) else liked.index[0]
+        answer = answers.get(index)
+        if answer is None:
+            return status("⚠ Only answers can be rated · 只能评价回答"), comment, source
+        if not isinstance(liked.liked, bool):
+            return status("The rating sent before stays recorded · 之前的评价仍保留"), comment, source
+        try:
+            pipe.record_feedback(**answer, rating="up" if liked.liked else "down", comment=comment, correct_doc=source)
+        except RagError as exc:
+            return status(f"⚠ {exc}"), comment, source
+        except Exception:
+            log.exception("recording feedback on %r failed", answer["question"][:200])
+            return status(INTERNAL), comment, source
+        return status("✓ Thank you: your rating is recorded · 谢谢，评价已记录"), "", None
 
     def search(query: str) -> str:
         try:
@@ -135,11 +171,17 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
 
     def add(paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[str, list[list[Any]], Any]:  # noqa: B008 - Gradio's progress idiom
         lines = []
-        for i, path in enumerate(paths or []):
+        files = paths or []
+        for i, path in enumerate(files):
             name = Path(path).name
-            progress((i, len(paths or [])), desc=f"indexing {name}")
+
+            def report(stage: str, done: int, total: int, name: str = name, i: int = i) -> None:
+                # One bar for the whole upload: each file its share, each stage of a file its part of that.
+                share = (i + STAGES[stage] + STAGE_SHARE[stage] * done / max(total, 1)) / len(files)
+                progress(share, desc=f"{name}: {STAGE_NAMES[stage]}")
+
             try:
-                info, changed = pipe.add_document(read_upload(Path(path)), name)
+                info, changed = pipe.add_document(read_upload(Path(path)), name, report)
             except RagError as exc:
                 lines.append(f"⚠ {name}: {exc}")
                 continue
@@ -148,7 +190,8 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
                 lines.append(f"⚠ {name}: {INTERNAL}")
                 continue
             what = "added · 已添加" if changed else "unchanged · 未改变"
-            lines.append(f"✓ {name}: {what} ({info.language}, {info.chunks} chunks)")
+            pages = f", {info.pages} pages · 页" if info.pages > 1 else ""
+            lines.append(f"✓ {name}: {what} ({info.language}, {info.chunks} chunks · 段{pages})")
         return status(*lines), documents_table(pipe), names()
 
     def delete(name: str | None) -> tuple[str, list[list[Any]], Any]:
@@ -174,9 +217,25 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
                         gr.Examples(examples, inputs=box)
                 with gr.Column(scale=2):
                     panel = gr.HTML(label="Sources · 来源", elem_id="sources")
+            with gr.Row():
+                comment = gr.Textbox(
+                    label="Comment on an answer (optional), then rate it 👍 👎 · 对回答的意见（可选），然后评价",
+                    elem_id="feedback-comment",
+                    scale=3,
+                )
+                correct = gr.Dropdown(
+                    choices=sorted(pipe.documents),
+                    value=None,
+                    label="Where the answer is (optional) · 答案所在文档（可选）",
+                    elem_id="feedback-source",
+                    scale=2,
+                )
+            rated = gr.Markdown(elem_id="feedback-status")
             turns = gr.State([])
-            ask.click(respond, [box, chatbot, turns], [chatbot, panel, box, turns])
-            box.submit(respond, [box, chatbot, turns], [chatbot, panel, box, turns])
+            answers = gr.State({})
+            ask.click(respond, [box, chatbot, turns, answers], [chatbot, panel, box, turns, answers])
+            box.submit(respond, [box, chatbot, turns, answers], [chatbot, panel, box, turns, answers])
+            chatbot.like(rate, [answers, comment, correct], [rated, comment, correct])
         with gr.Tab("Search · 检索"):
             query = gr.Textbox(label="Query · 查询", elem_id="query")
             results = gr.HTML(elem_id="results")
@@ -197,7 +256,7 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
             with gr.Row():
                 chosen = gr.Dropdown(choices=sorted(pipe.documents), label="Document · 文档", elem_id="chosen")
                 remove = gr.Button("Delete · 删除", variant="stop", elem_id="delete")
-            upload.click(add, files, [shown, table, chosen])
-            remove.click(delete, chosen, [shown, table, chosen])
-            demo.load(lambda: (documents_table(pipe), names()), None, [table, chosen])
+            upload.click(add, files, [shown, table, chosen]).then(names, None, correct)
+            remove.click(delete, chosen, [shown, table, chosen]).then(names, None, correct)
+            demo.load(lambda: (documents_table(pipe), names(), names()), None, [table, chosen, correct])
     return demo

@@ -3,6 +3,8 @@
 A row may name its corpus folder (`corpus`, relative to the project root; the configured corpus otherwise) and
 its frozen split (`tune`, where every threshold and weight is chosen, or `test`, which is only reported). A
 key fact may list alternatives separated by `|` (its form in the question's language and in the source's).
+A row with `"checked": false` is a candidate (`rag eval feedback export` writes them from users' feedback): it
+does not count until a maintainer has completed it and set `"checked": true`; validation says what it lacks.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Example:
     corpus: Path | None = None
     near_miss: bool = False
     ablated: bool = False  # a near miss made by cutting an answerable question's evidence out of its corpus
+    checked: bool = True
 
     @property
     def answerable(self) -> bool:
@@ -89,11 +92,12 @@ def _parse(line: str, lineno: int, path: Path) -> Example:
             kind=row["kind"],
             question=row["question"],
             answer=row["answer"],
-            evidence=tuple(Evidence(e["doc"], e["quote"]) for e in row["evidence"]),
+            evidence=tuple(Evidence(e["doc"], e.get("quote", "")) for e in row["evidence"]),
             must_include=tuple(row["must_include"]),
             split=row.get("split", "tune"),
             corpus=PROJECT_ROOT / row["corpus"] if row.get("corpus") else None,
             near_miss=bool(row.get("near_miss", False)),
+            checked=row.get("checked", True) is True,
         )
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise InputError(f"{path}:{lineno}: not a valid example ({exc!r})") from exc
@@ -133,12 +137,15 @@ def validate_dataset(path: Path, corpus_dir: Path) -> list[str]:
             continue
         if not ex.question.strip():
             problems.append(f"{where} empty question")
-        if ex.answerable:
-            if not ex.evidence:
-                problems.append(f"{where} answerable question without evidence")
-            if not 1 <= len(ex.must_include) <= MAX_ATOMS:
-                problems.append(f"{where} must_include needs 1-{MAX_ATOMS} atoms")
-        elif ex.evidence or ex.must_include or ex.answer:
+        needs = _missing(ex)
+        if needs:
+            then = '; then set "checked": true' if not ex.checked else ""
+            problems.append(f"{where} needs {', '.join(needs)}{then}")
+        elif not ex.checked:
+            problems.append(f'{where} unchecked: review it, then set "checked": true')
+        if ex.answerable and len(ex.must_include) > MAX_ATOMS:
+            problems.append(f"{where} must_include needs 1-{MAX_ATOMS} atoms")
+        elif not ex.answerable and (ex.evidence or ex.must_include or ex.answer):
             problems.append(f"{where} unanswerable question must have empty answer, evidence and must_include")
         for atom in ex.must_include:
             if not has_fact(atom, ex.answer):
@@ -149,7 +156,13 @@ def validate_dataset(path: Path, corpus_dir: Path) -> list[str]:
                 if not file.is_file():
                     problems.append(f"{where} evidence document {ev.doc} is not in {folder}")
                     continue
-                texts[file] = file.read_text("utf-8")
+                try:
+                    texts[file] = file.read_text("utf-8")
+                except UnicodeDecodeError:
+                    problems.append(f"{where} evidence document {ev.doc} is not UTF-8 text; quote a text file")
+                    continue
+            if not ev.quote:
+                continue  # said among what the row needs
             if ev.quote not in texts[file]:
                 problems.append(f"{where} quote is not an exact substring of {ev.doc}: {ev.quote[:60]!r}")
             if not QUOTE_CHARS[0] <= len(ev.quote) <= QUOTE_CHARS[1]:
@@ -157,6 +170,21 @@ def validate_dataset(path: Path, corpus_dir: Path) -> list[str]:
                     f"{where} quote has {len(ev.quote)} characters, expected {QUOTE_CHARS[0]}-{QUOTE_CHARS[1]}"
                 )
     return problems
+
+
+def _missing(ex: Example) -> list[str]:
+    """What an answerable row lacks before it can count: its answer, key facts, evidence or a quote."""
+    if not ex.answerable:
+        return []
+    needs = []
+    if not ex.answer.strip():
+        needs.append("a reference answer")
+    if not ex.must_include:
+        needs.append(f"1-{MAX_ATOMS} must_include atoms")
+    if not ex.evidence:
+        needs.append("an evidence document and its exact quote")
+    needs += [f"an exact evidence quote from {ev.doc}" for ev in ex.evidence if not ev.quote]
+    return needs
 
 
 def load_dataset(path: Path, corpus_dir: Path) -> list[Example]:

@@ -22,6 +22,7 @@ from rag.settings import Settings
 if TYPE_CHECKING:
     from rag.catalog import CatalogState, StoredDocument
     from rag.centring import LanguageMeans
+    from rag.feedback import Feedback
 
 TABLES = ("chunks", "sentences")
 
@@ -125,6 +126,14 @@ class Store(Protocol):
 
     def set_skipped(self, skipped: dict[str, tuple[int, float, str]]) -> None:
         """Replace the record of unreadable folder files."""
+        ...
+
+    def add_feedback(self, item: Feedback) -> None:
+        """Record a rating of an answer; it is no part of any generation."""
+        ...
+
+    def feedback(self) -> list[Feedback]:
+        """Every rating recorded, oldest first."""
         ...
 
     def reset(self) -> str:

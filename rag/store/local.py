@@ -22,6 +22,7 @@ from rag.catalog import Catalog, CatalogState
 from rag.centring import LanguageMeans, centre
 from rag.checksum import sha256_file
 from rag.errors import IndexCorruptError
+from rag.feedback import Feedback
 from rag.settings import Settings
 from rag.storage import check_room, removed_on_failure, storage_faults
 from rag.store import TABLES, Commit, VectorIndex, new_vector_index
@@ -71,6 +72,19 @@ class LocalStore:
         with storage_faults(self.folder):
             check_room(self.folder, 0, self.settings.min_free_bytes)
             self.catalog.set_skipped(skipped)
+
+    def add_feedback(self, item: Feedback) -> None:
+        """Record a rating in the catalog (when the disk keeps `min_free_bytes` free), under the write lock.
+
+        Under the lock, so that it cannot land in a catalog a rebuild is setting aside.
+        """
+        with self.lock(), storage_faults(self.folder):
+            check_room(self.folder, 0, self.settings.min_free_bytes)
+            self.catalog.add_feedback(item)
+
+    def feedback(self) -> list[Feedback]:
+        """Every rating in the catalog, oldest first."""
+        return self.catalog.feedback()
 
     def reset(self) -> str:
         """Move an unreadable catalog aside, under the write lock."""

@@ -1,13 +1,14 @@
 """The distributed store: the whole collection in Milvus, so that several replicas serve it with no state of their own.
 
 `RAG_MILVUS_URI` is milvus-lite's file (embedded, one process), or `http://host:19530` for a Milvus server or
-cluster (milvus-lite's own `python -m milvus_lite server` too). Five collections, named after `RAG_MILVUS_COLLECTION`:
+cluster (milvus-lite's own `python -m milvus_lite server` too). Six collections, named after `RAG_MILVUS_COLLECTION`:
 
 - `_chunks` and `_sentences`: one row per chunk or sentence, keyed by its stable id, with its document version,
   offsets, text, the raw vector, the centred vector that is searched, and for chunks the BM25 field;
 - `_texts`: each document's extracted text, in parts (a field holds 64 KB);
 - `_state`: each generation's list of documents (with their versions), means and manifest, in parts;
-- `_meta`: the committed generation (the one row whose update commits a write), the write lease, skipped files.
+- `_meta`: the committed generation (the one row whose update commits a write), the write lease, skipped files;
+- `_feedback`: the ratings users gave answers, one JSON row each (no part of a generation; a reset keeps them).
 
 A document's rows carry its version, a hash of its name and content. A write adds the rows of new versions, which
 no reader lists, writes the next generation's state, and then moves the committed generation on: readers see
@@ -40,7 +41,8 @@ from rag.catalog import CatalogState, DocumentRecord, StoredDocument
 from rag.centring import LanguageMeans
 from rag.chunking import stable_hash
 from rag.data import Chunk, Sentence
-from rag.errors import IndexCorruptError, InputError, RagError
+from rag.errors import IndexCorruptError, InputError, RagError, TooLargeError
+from rag.feedback import Feedback, feedback_of
 from rag.settings import Settings
 from rag.store import Commit, VectorIndex
 
@@ -161,6 +163,7 @@ class MilvusStore:
                 "state",
                 [("id", DataType.INT64, {"is_primary": True}), ("gen", DataType.INT64, {}), ("data", "text", {})],
             ),
+            ("feedback", [("id", DataType.VARCHAR, {"max_length": 64, "is_primary": True}), ("data", "text", {})]),
             (
                 "texts",
                 [
@@ -415,6 +418,26 @@ class MilvusStore:
         """Replace the record of unreadable folder files."""
         self._ensure()
         self._set_meta("skipped", {n: list(v) for n, v in skipped.items()})
+
+    def add_feedback(self, item: Feedback) -> None:
+        """Record a rating as one row of `_feedback`."""
+        self._ensure()
+        text = json.dumps(item.to_dict(), ensure_ascii=False)
+        if len(text.encode()) > FIELD_BYTES:
+            raise TooLargeError(
+                f"the feedback is {len(text.encode())} bytes as stored, and a Milvus field holds {FIELD_BYTES}: "
+                "send a shorter answer or fewer citations"
+            )
+        self._call(
+            lambda: self.client.insert(self.name("feedback"), [{"id": item.id, "data": text, "unused": [0.0, 0.0]}])
+        )
+
+    def feedback(self) -> list[Feedback]:
+        """Every rating recorded, oldest first."""
+        self._ensure()
+        rows = self._all(self.name("feedback"), 'id != ""', ["data"])
+        items = [feedback_of(json.loads(r["data"])) for r in rows]
+        return sorted(items, key=lambda i: (i.created, i.id))
 
     def reset(self) -> str:
         """Drop the collections (a damaged state); a rebuild makes them again."""

@@ -60,6 +60,18 @@ def test_writes_are_searchable_on_return_and_survive_a_reopen(store_settings: Se
     assert all(reopened.documents[c.doc].text[c.start : c.end] == c.text for c in answer.citations)
 
 
+def test_feedback_is_kept_in_order_moves_no_generation_on_and_survives_a_rebuild(store_settings: Settings) -> None:
+    pipe = load(store_settings)
+    generation = pipe.stored.generation
+    answer = pipe.ask(QUESTIONS[0])
+    cited = [{"n": c.n, "doc": c.doc, "start": c.start, "end": c.end, "text": c.text} for c in answer.citations]
+    first = pipe.record_feedback(QUESTIONS[0], answer.text, cited, "down", "Off topic.", "en.txt", "set up in 2014")
+    second = pipe.record_feedback(QUESTIONS[2], "2016", [], "up")
+    assert pipe.collection.generation() == generation
+    pipe.collection.rebuild(store_settings.corpus_dir)
+    assert load(store_settings).collection.store.feedback() == [first, second]
+
+
 def test_readers_keep_their_generation_until_they_load_the_next(store_settings: Settings) -> None:
     pipe = load(store_settings)
     before = pipe.collection.snapshot()
@@ -112,8 +124,10 @@ def test_both_stores_rank_a_collection_alike(settings: Settings, tmp_path: Path)
 def test_a_collection_moves_to_milvus_without_re_embedding(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     source = load(settings)
     source.add_document(AIIB, "aiib.txt")
+    rated = source.record_feedback(QUESTIONS[0], "In 2014.", [], "down", "Cite the fund's page.")
     count, where = migrate(settings, "milvus")
     assert count == 3 and "milvus.db" in where
+    migrate(settings, "milvus")  # again: the feedback is not doubled
 
     def no_model(*args: object) -> np.ndarray:
         raise AssertionError("migrating must not embed")
@@ -121,6 +135,7 @@ def test_a_collection_moves_to_milvus_without_re_embedding(settings: Settings, m
     monkeypatch.setattr(FakeEmbedder, "encode_passages", no_model)
     copied = Pipeline.load(settings.model_copy(update={"vector_store": "milvus"}), embedder=FakeEmbedder(), sync=False)
     assert sorted(copied.documents) == sorted(source.documents)
+    assert copied.collection.store.feedback() == [rated]
     assert [c.id for c in copied.stored.chunks] == [c.id for c in source.stored.chunks]
     for question in QUESTIONS:
         assert [(h.doc, h.start) for h in copied.search(question, 5)] == [
