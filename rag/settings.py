@@ -302,6 +302,7 @@ MANIFEST_FIELDS: dict[str, tuple[str, ...]] = {
 }
 # The settings that shape nothing a build stores: a change applies at the next start, with no rebuild. A new
 # setting goes in one of the two (a test checks), so that none that shapes the index is left out of the manifest.
+# The readers' settings (limits, OCR) are here: they shape the text of files read from then on, as a reader does.
 RUNTIME_FIELDS = frozenset(
     """
     corpus_dir index_dir cache_dir embed_batch_size vector_cache query_engine embed_threads vector_store milvus_uri
@@ -312,7 +313,8 @@ RUNTIME_FIELDS = frozenset(
     llm_timeout_s llm_max_tokens llm_temperature llm_sources llm_context_chars llm_answer_sentences
     llm_warning_interval_s history_turns faithfulness_threshold faithfulness_cross_threshold max_question_chars
     max_file_bytes max_upload_bytes parse_memory_bytes parse_timeout_s max_inflated_bytes max_html_elements
-    max_html_depth feedback_max_comment_chars feedback_max_answer_chars feedback_max_citations min_free_bytes
+    max_html_depth ocr_languages ocr_dpi ocr_page_min_chars ocr_min_block_confidence max_image_pixels
+    feedback_max_comment_chars feedback_max_answer_chars feedback_max_citations min_free_bytes
     storage_retry_after_s host port max_body_bytes max_in_flight max_queue queue_timeout_s api_token
     session_max_age_s max_auth_failures auth_failure_window_s cors_origins allowed_hosts server_url examples
     """.split()  # noqa: SIM905 - a word list reads better as text
