@@ -238,8 +238,9 @@ def list_documents(settings: Settings) -> list[DocumentInfo]:
 def make_document(extracted: Extracted, name: str, sha256: str) -> Document:
     """A `Document` of extracted text: cleaned, with its offset map and language."""
     clean, origin = clean_text(extracted.text)
+    language = detect_language(clean)
     return Document(
-        name, extracted.text, clean, origin, detect_language(clean), sha256, extracted.format, extracted.pages
+        name, extracted.text, clean, origin, language, sha256, extracted.format, extracted.pages, extracted.outline
     )
 
 
@@ -300,7 +301,8 @@ class Collection:
         meta = state.meta
         means = LanguageMeans(**meta["means"]) if "means" in meta else NO_MEANS
         documents = {
-            r.name: make_document(Extracted(r.text, r.format, r.pages), r.name, r.sha256) for r in state.documents
+            r.name: make_document(Extracted(r.text, r.format, r.pages, r.outline), r.name, r.sha256)
+            for r in state.documents
         }
         infos = _infos(state)
         vectors, sentence_vectors, repaired = self.store.indexes(state, means, self.settings, self.embedder.dim)
@@ -453,7 +455,8 @@ class Collection:
             log.warning("%s; moved it to %s and rebuilding from the corpus folder", exc, aside)
             records = []
         items = [
-            Incoming(Extracted(r.text, r.format, r.pages), r.name, r.sha256, r.size, r.source, r.mtime) for r in records
+            Incoming(Extracted(r.text, r.format, r.pages, r.outline), r.name, r.sha256, r.size, r.source, r.mtime)
+            for r in records
         ]
         report = WriteReport()
         if folder is not None:
@@ -547,6 +550,7 @@ class Collection:
                 _now(),
                 doc.text,
                 doc.pages,
+                doc.outline,
             )
             docs.append(record)
             pieces.append((chunks, sentences))
