@@ -1,4 +1,4 @@
-"""The collection's catalog in SQLite (WAL): documents with their text and outline, chunks, sentences, raw vectors.
+"""The collection's catalog in SQLite (WAL): documents with their extracted text, chunks, sentences, raw vectors.
 
 The catalog is the record of truth. Each write is one transaction that also moves the generation on; the
 vector index files of a generation are derived from it (they can be rebuilt from the raw vectors stored here,
@@ -25,9 +25,6 @@ from rag.errors import IndexCorruptError, StorageFullError, StorageReadOnlyError
 from rag.sections import Outline, Sections, outline_from_json, outline_to_json
 
 SCHEMA_VERSION = 1
-# Added to `documents` after schema 1 shipped: a catalog made before gets it at its first write connection, and
-# reads it as no outline until then.
-OUTLINE_COLUMN = "outline TEXT NOT NULL DEFAULT '[]'"
 BUSY_TIMEOUT_MS = 30_000
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -293,6 +290,9 @@ def _configure(con: sqlite3.Connection) -> None:
 
 
 DOC_COLUMNS = "name, sha256, format, language, size, source, mtime, added, text, pages"
+# Added to `documents` after schema 1 shipped, whatever the schema's version: a catalog made before gets it at its
+# first write connection, and reads as having no outlines until then.
+OUTLINE_COLUMN = "outline TEXT NOT NULL DEFAULT '[]'"
 
 
 def _has_outline(con: sqlite3.Connection) -> bool:
