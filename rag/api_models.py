@@ -33,6 +33,10 @@ class Span(BaseModel):
     text: str
     score: float
     page: int | None = Field(default=None, description="1-based page of a PDF where the span starts.")
+    section: str = Field(
+        default="",
+        description='The headings over the span, outermost first ("Guide › Install › Upgrading"); "" if none.',
+    )
 
 
 class CitationOut(Span):
@@ -155,6 +159,7 @@ def span(item: Any) -> dict[str, Any]:
         "text": item.text,
         "score": item.score,
         "page": item.page,
+        "section": item.section,
     }
 
 

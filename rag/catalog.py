@@ -25,6 +25,7 @@ from rag import storage
 from rag.data import Chunk, Sentence
 from rag.errors import IndexCorruptError, StorageFullError, StorageReadOnlyError
 from rag.feedback import Feedback
+from rag.sections import Outline, Sections, outline_from_json, outline_to_json
 
 # 1: documents, chunks, sentences, skipped; 2: feedback.
 SCHEMA_VERSION = 2
@@ -34,7 +35,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     name TEXT PRIMARY KEY, sha256 TEXT NOT NULL, format TEXT NOT NULL, language TEXT NOT NULL,
     size INTEGER NOT NULL, source TEXT NOT NULL, mtime REAL, added TEXT NOT NULL, text TEXT NOT NULL,
-    pages TEXT NOT NULL
+    pages TEXT NOT NULL, outline TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY, doc TEXT NOT NULL REFERENCES documents(name) ON DELETE CASCADE,
@@ -75,6 +76,7 @@ class DocumentRecord:
     added: str
     text: str
     pages: tuple[int, ...]
+    outline: Outline = ()
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,8 @@ class Catalog:
                     # is missing and leaves the rest as it is.
                     con.executescript(SCHEMA)
                     con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                if not _has_outline(con):
+                    con.execute(f"ALTER TABLE documents ADD COLUMN {OUTLINE_COLUMN}")
             else:
                 # The first read maps SQLite's shared-memory file (`-shm`), which it must create and grow.
                 con.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -220,7 +224,9 @@ class Catalog:
             con.execute("BEGIN")
             try:
                 meta = {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM meta")}
-                docs = [_document(row) for row in con.execute(f"SELECT {DOC_COLUMNS} FROM documents ORDER BY name")]
+                outline = "outline" if _has_outline(con) else "'[]'"
+                rows = con.execute(f"SELECT {DOC_COLUMNS}, {outline} FROM documents ORDER BY name")
+                docs = [_document(row) for row in rows]
                 chunk_rows = con.execute(
                     'SELECT id, doc, start, "end", clean, language, page, tokens FROM chunks ORDER BY doc, start, "end"'
                 ).fetchall()
@@ -230,11 +236,15 @@ class Catalog:
             finally:
                 con.execute("COMMIT")
         texts = {d.name: d.text for d in docs}
+        sections = {d.name: Sections(d.outline) for d in docs}
         chunks = [
-            Chunk(i, d, s, e, texts[d][s:e], clean, lang, page) for i, d, s, e, clean, lang, page, _ in chunk_rows
+            Chunk(i, d, s, e, texts[d][s:e], clean, lang, page, sections[d].at(s))
+            for i, d, s, e, clean, lang, page, _ in chunk_rows
         ]
         tokens = [json.loads(row[7]) for row in chunk_rows]
-        sentences = [Sentence(*row) for row in sentence_rows]
+        sentences = [
+            Sentence(i, d, s, e, text, lang, page, sections[d].at(s)) for i, d, s, e, text, lang, page in sentence_rows
+        ]
         return CatalogState(int(meta.get("generation", 0)), meta, docs, chunks, tokens, sentences)
 
     def skipped(self) -> dict[str, tuple[int, float, str]]:
@@ -322,11 +332,31 @@ def _configure(con: sqlite3.Connection) -> None:
 
 
 DOC_COLUMNS = "name, sha256, format, language, size, source, mtime, added, text, pages"
+# Added to `documents` after schema 1 shipped, whatever the schema's version: a catalog made before gets it at its
+# first write connection, and reads as having no outlines until then.
+OUTLINE_COLUMN = "outline TEXT NOT NULL DEFAULT '[]'"
+
+
+def _has_outline(con: sqlite3.Connection) -> bool:
+    """Whether the catalog's `documents` has the outline column (one made before it has not, until written)."""
+    return any(row[1] == "outline" for row in con.execute("PRAGMA table_info(documents)"))
 
 
 def _document(row: tuple[Any, ...]) -> DocumentRecord:
-    name, sha256, fmt, language, size, source, mtime, added, text, pages = row
-    return DocumentRecord(name, sha256, fmt, language, size, source, mtime, added, text, tuple(json.loads(pages)))
+    name, sha256, fmt, language, size, source, mtime, added, text, pages, outline = row
+    return DocumentRecord(
+        name,
+        sha256,
+        fmt,
+        language,
+        size,
+        source,
+        mtime,
+        added,
+        text,
+        tuple(json.loads(pages)),
+        outline_from_json(outline),
+    )
 
 
 FEEDBACK_COLUMNS = (
@@ -344,8 +374,11 @@ def _feedback(row: tuple[Any, ...]) -> Feedback:
 def _insert(con: sqlite3.Connection, doc: StoredDocument) -> None:
     r = doc.record
     con.execute(
-        f"INSERT INTO documents ({DOC_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (r.name, r.sha256, r.format, r.language, r.size, r.source, r.mtime, r.added, r.text, json.dumps(r.pages)),
+        f"INSERT INTO documents ({DOC_COLUMNS}, outline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            *(r.name, r.sha256, r.format, r.language, r.size, r.source, r.mtime, r.added, r.text),
+            *(json.dumps(r.pages), outline_to_json(r.outline)),
+        ),
     )
     con.executemany(
         'INSERT INTO chunks (id, doc, start, "end", clean, language, page, tokens, vector) '

@@ -3,7 +3,8 @@
 Chunks overlap and are measured in tiktoken tokens; langchain's recursive splitter cuts them, with
 separators going from paragraphs to English and Chinese sentence ends to clauses, so a chunk ends on a
 sentence in either language when it can. Sentences come from `rag.text`'s splitter, once per document
-(not per chunk, which overlap), and are what answers quote and what the answer step scores.
+(not per chunk, which overlap), and are what answers quote and what the answer step scores. Each chunk and
+sentence carries the section path over its start.
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ def chunk_document(doc: Document, splitter: RecursiveCharacterTextSplitter) -> l
                 clean=piece,
                 language=doc.language,
                 page=page_of(doc.pages, start),
+                section=doc.sections.at(start),
             )
         )
     return chunks
@@ -138,7 +140,8 @@ def document_sentences(doc: Document, max_chars: int, min_chars: int) -> list[Se
             continue
         start, end = doc.span(s, e)
         sid = stable_id("sentence", doc, start, end)
-        out.append(Sentence(sid, doc.name, start, end, display(piece), doc.language, page_of(doc.pages, start)))
+        page = page_of(doc.pages, start)
+        out.append(Sentence(sid, doc.name, start, end, display(piece), doc.language, page, doc.sections.at(start)))
     return out
 
 

@@ -190,7 +190,8 @@ def documents(as_json: AsJson = False) -> None:
 
 def _where(item: Any) -> str:
     page = f" p. {item.page}" if item.page else ""
-    return f"{item.doc}{page} [{item.start}:{item.end}]"
+    section = f" — {item.section}" if item.section else ""
+    return f"{item.doc}{page}{section} [{item.start}:{item.end}]"
 
 
 def _print_answer(answer: Any) -> None:

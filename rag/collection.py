@@ -190,8 +190,9 @@ def make_document(extracted: Extracted, name: str, sha256: str) -> Document:
     if extracted.ocr_confidence is not None:
         # Not stored with the document: a low figure tells an operator which upload to scan again.
         log.info("%s: read by OCR, mean confidence %.2f", name, extracted.ocr_confidence)
+    language = detect_language(clean)
     return Document(
-        name, extracted.text, clean, origin, detect_language(clean), sha256, extracted.format, extracted.pages
+        name, extracted.text, clean, origin, language, sha256, extracted.format, extracted.pages, extracted.outline
     )
 
 
@@ -252,7 +253,8 @@ class Collection:
         meta = state.meta
         means = LanguageMeans(**meta["means"]) if "means" in meta else NO_MEANS
         documents = {
-            r.name: make_document(Extracted(r.text, r.format, r.pages), r.name, r.sha256) for r in state.documents
+            r.name: make_document(Extracted(r.text, r.format, r.pages, outline=r.outline), r.name, r.sha256)
+            for r in state.documents
         }
         infos = _infos(state)
         vectors, sentence_vectors, repaired = self.store.indexes(state, means, self.settings, self.embedder.dim)
@@ -413,7 +415,8 @@ class Collection:
             log.warning("%s; moved it to %s and rebuilding from the corpus folder", exc, aside)
             records = []
         items = [
-            Incoming(Extracted(r.text, r.format, r.pages), r.name, r.sha256, r.size, r.source, r.mtime) for r in records
+            Incoming(Extracted(r.text, r.format, r.pages, outline=r.outline), r.name, r.sha256, r.size, r.source, r.mtime)
+            for r in records
         ]
         report = WriteReport()
         if folder is not None:
@@ -507,6 +510,7 @@ class Collection:
                 _now(),
                 doc.text,
                 doc.pages,
+                doc.outline,
             )
             docs.append(record)
             pieces.append((chunks, sentences))

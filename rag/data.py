@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
+
+from rag.sections import Outline, Sections
 
 
 class OffsetMap:
@@ -76,6 +79,13 @@ class Document:
     format: str = "text"
     # PDF: the offset in `text` where each page starts.
     pages: tuple[int, ...] = ()
+    # HTML, Markdown, Word: the headings, each at its offset in `text`.
+    outline: Outline = ()
+
+    @cached_property
+    def sections(self) -> Sections:
+        """The section path of any offset of `text`."""
+        return Sections(self.outline)
 
     def span(self, clean_start: int, clean_end: int) -> tuple[int, int]:
         """Original-text offsets of the cleaned span [clean_start, clean_end)."""
@@ -97,6 +107,8 @@ class Chunk:
     clean: str
     language: str
     page: int | None = None
+    # The path of the headings over the chunk's start ("" when its document has none).
+    section: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -114,6 +126,7 @@ class Sentence:
     text: str
     language: str
     page: int | None = None
+    section: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -132,6 +145,7 @@ class Hit:
     chunk_id: int
     language: str
     page: int | None = None
+    section: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -149,6 +163,7 @@ class Citation:
     text: str
     score: float
     page: int | None = None
+    section: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

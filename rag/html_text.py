@@ -8,6 +8,7 @@ navigation (`<nav>`, `role="navigation"`) and the site's header and footer aroun
 Inside a block, the source file's whitespace is markup, not text: runs of it become one space (none where a line
 wrap falls between two Chinese characters), so a wrapped paragraph reads as one. `<br>` is a line break; `<pre>`
 keeps its lines exactly. A table is one line a row, its cells joined by " | ", as the Word reader writes them.
+A block read inside `h1`–`h6` carries the heading's level, for the document's outline.
 """
 
 from __future__ import annotations
@@ -49,8 +50,13 @@ AROUND_MARK = re.compile(r" ?\0 ?")
 
 def page_text(soup: BeautifulSoup) -> str:
     """The text of a parsed page: its blocks in reading order, separated by a blank line."""
+    return BLOCK_SEPARATOR.join(text for text, _ in page_blocks(soup))
+
+
+def page_blocks(soup: BeautifulSoup) -> list[tuple[str, int | None]]:
+    """The blocks of a parsed page in reading order, each with its heading level (None: not a heading)."""
     drop_chrome(soup)
-    return BLOCK_SEPARATOR.join(_blocks(soup))
+    return list(_blocks(soup))
 
 
 def drop_chrome(soup: BeautifulSoup) -> None:
@@ -73,9 +79,10 @@ def _is_chrome(element: Tag) -> bool:
     return name == "a" and element.get_text().strip() in ANCHOR_GLYPHS
 
 
-def _blocks(root: Tag) -> Iterator[str]:
-    """The page's blocks, walked without recursion (pages nest deeper than Python's stack)."""
+def _blocks(root: Tag) -> Iterator[tuple[str, int | None]]:
+    """The page's blocks and their heading levels, walked without recursion (pages nest deeper than the stack)."""
     inline: list[str] = []
+    heading: int | None = None  # the level of the heading being read
     stack: list[tuple[PageElement, bool]] = [(root, False)]
     while stack:
         node, leaving = stack.pop()
@@ -85,10 +92,10 @@ def _blocks(root: Tag) -> Iterator[str]:
             continue
         name = node.name
         if name in ("pre", "table"):
-            yield from _flush(inline)
+            yield from _flush(inline, heading)
             block = _pre_text(node) if name == "pre" else _table_text(node)
             if block:
-                yield block
+                yield block, None
             continue
         if name == "br":
             inline.append(LINE_MARK)
@@ -96,19 +103,21 @@ def _blocks(root: Tag) -> Iterator[str]:
         if name not in HTML_BLOCKS and name not in HEADINGS:
             stack.extend((child, False) for child in reversed(node.contents))
             continue
-        yield from _flush(inline)
+        yield from _flush(inline, heading)
+        if name in HEADINGS:
+            heading = None if leaving else int(name[1])
         if not leaving:
             stack.append((node, True))
             stack.extend((child, False) for child in reversed(node.contents))
-    yield from _flush(inline)
+    yield from _flush(inline, heading)
 
 
-def _flush(inline: list[str]) -> Iterator[str]:
+def _flush(inline: list[str], heading: int | None) -> Iterator[tuple[str, int | None]]:
     """The inline text gathered so far as one block (if it holds any), and the buffer emptied."""
     text = inline_text("".join(inline))
     inline.clear()
     if text:
-        yield text
+        yield text, heading
 
 
 def inline_text(raw: str) -> str:
@@ -142,4 +151,4 @@ def _table_text(table: Tag) -> str:
 
 def _cell_text(cell: Tag) -> str:
     """A cell's text on one line: its blocks and line breaks joined by spaces."""
-    return " ".join(" ".join(_blocks(cell)).split("\n"))
+    return " ".join(" ".join(text for text, _ in _blocks(cell)).split("\n"))

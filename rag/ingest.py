@@ -1,8 +1,10 @@
 """Turn an uploaded file's bytes into the text we index and cite: one reader per format.
 
 Every reader returns an `Extracted` whose `text` is final: chunk and citation offsets point into it, so nothing
-downstream may change it. A file of a supported type that yields no text raises `UnreadableDocumentError` with
-a message saying why and what to do; no parser's own exception gets out.
+downstream may change it. Readers that know headings (HTML, Markdown, Word) also return the outline: each
+heading's level, title and start offset in `text` (see `rag.sections`). A file of a supported type that
+yields no text raises `UnreadableDocumentError` with a message saying why and what to do; no parser's own
+exception gets out.
 
 PDFs are read page by page with both pypdf and pdfium, and each page keeps the better of the two texts (see
 `rag.pdf_text`, which also drops running headers and footers and rejoins hyphenated words). pdfium alone reads a
@@ -36,6 +38,7 @@ import pypdfium2.raw as pdfium_c
 from bs4 import BeautifulSoup, UnicodeDammit
 from charset_normalizer import from_bytes
 from docx.table import Table, _Cell
+from docx.text.paragraph import Paragraph
 from lxml import etree
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -45,14 +48,15 @@ from pypdf.errors import LimitReachedError
 
 from rag import ocr
 from rag.errors import TooLargeError, UnreadableDocumentError, UnsupportedFormatError
-from rag.html_text import page_text
+from rag.html_text import page_blocks, page_text
 from rag.pdf_text import better_page, rejoin_hyphens, without_running_lines
+from rag.sections import Heading, Outline, heading_title
 from rag.settings import Settings
 from rag.text import CJK_RANGES
 
 # What the readers make of a file. A change to any reader's output bumps it: an index whose text an older reader
 # made is then due for a rebuild, which reads the folder's files again (2: HTML read whole, PDF page by page;
-# 3: scanned PDF pages and images read by OCR).
+# 3: scanned PDF pages and images read by OCR; HTML, Markdown and Word keep their outline).
 READER_VERSION = 3
 SUPPORTED: dict[str, str] = {
     ".pdf": "pdf",
@@ -98,6 +102,10 @@ CJK_SOFT_BREAK = re.compile(f"(?<=[{CJK_RANGES}])\0(?=[{CJK_RANGES}])")
 # Markdown containers whose lines stay together in one block: a list's items, a table's rows.
 MD_GROUP_OPENS = frozenset({"bullet_list_open", "ordered_list_open", "table_open"})
 MD_GROUP_CLOSES = frozenset({"bullet_list_close", "ordered_list_close", "table_close"})
+# Word's built-in heading styles by name (styles.xml names built-ins in English whatever the UI language);
+# Title is above Heading 1.
+DOCX_HEADING = re.compile(r"Heading ([1-9])")
+DOCX_TITLE = "Title"
 
 
 @dataclass(frozen=True)
@@ -106,12 +114,15 @@ class Extracted:
 
     `pages` is set for PDFs and images only: the start offset in `text` of each page, first 0, strictly increasing.
     `ocr_confidence` is set when OCR read some of the text: its mean confidence (0-1) over the pages it read.
+    `outline` holds the headings, in order, each starting where its text does in `text`; empty when the format
+    has none (plain text, PDF, images).
     """
 
     text: str
     format: str
     pages: tuple[int, ...] = ()
     ocr_confidence: float | None = None
+    outline: Outline = ()
 
 
 def format_of(name: str) -> str:
@@ -151,6 +162,21 @@ def page_of(pages: tuple[int, ...], offset: int) -> int | None:
     return bisect.bisect_right(pages, offset)
 
 
+def _joined(blocks: Sequence[tuple[str, int | None]]) -> tuple[str, Outline]:
+    """Blocks (text, heading level or None) joined by a blank line, blank ones left out, and their outline."""
+    kept: list[str] = []
+    outline: list[Heading] = []
+    offset = 0
+    for text, level in blocks:
+        if not text.strip():
+            continue
+        if level is not None:
+            outline.append(Heading(level, heading_title(text), offset))
+        kept.append(text)
+        offset += len(text) + len(BLOCK_SEPARATOR)
+    return BLOCK_SEPARATOR.join(kept), tuple(outline)
+
+
 # -- text -------------------------------------------------------------------------------------------------------
 
 
@@ -185,17 +211,26 @@ def _read_markdown(data: bytes, name: str, settings: Settings) -> Extracted:
     """A Markdown file as plain text: each block's text without markup, blocks separated by a blank line."""
     source = _normalize_newlines(_decode(data, name))
     tokens = MarkdownIt("commonmark").enable("table").parse(source)
-    return Extracted(BLOCK_SEPARATOR.join(_markdown_blocks(tokens)), "markdown")
+    text, outline = _joined(_markdown_blocks(tokens))
+    return Extracted(text, "markdown", outline=outline)
 
 
-def _markdown_blocks(tokens: Sequence[Token]) -> list[str]:
-    """The text blocks of a Markdown token stream; a list's items and a table's rows are lines of one block."""
-    blocks: list[str] = []
+def _markdown_blocks(tokens: Sequence[Token]) -> list[tuple[str, int | None]]:
+    """The blocks of a Markdown token stream with their heading levels (None: not a heading).
+
+    A list's items and a table's rows are lines of one block; a heading inside a list is a line of it.
+    """
+    blocks: list[tuple[str, int | None]] = []
     lines: list[str] = []  # lines of the outermost list or table being read
     row: list[str] | None = None  # cells of the table row being read
     depth = 0
+    heading: int | None = None  # the level of the heading whose text comes next
     for token in tokens:
-        if token.type in MD_GROUP_OPENS:
+        if token.type == "heading_open":
+            heading = int(token.tag[1])
+        elif token.type == "heading_close":
+            heading = None
+        elif token.type in MD_GROUP_OPENS:
             depth += 1
         elif token.type in MD_GROUP_CLOSES:
             depth -= 1
@@ -206,11 +241,16 @@ def _markdown_blocks(tokens: Sequence[Token]) -> list[str]:
             row = None
         text = _markdown_block_text(token)
         if text is not None:
-            (row if row is not None else lines if depth else blocks).append(text)
+            if row is not None:
+                row.append(text)
+            elif depth:
+                lines.append(text)
+            else:
+                blocks.append((text, heading))
         if depth == 0 and lines:
-            blocks.append("\n".join(lines))
+            blocks.append(("\n".join(lines), None))
             lines = []
-    return [block for block in blocks if block.strip()]
+    return blocks
 
 
 def _markdown_block_text(token: Token) -> str | None:
@@ -476,14 +516,28 @@ def _read_docx(data: bytes, name: str, settings: Settings) -> Extracted:
     _check_unzipped_size(data, name, settings.max_inflated_bytes)
     try:
         document = docx.Document(io.BytesIO(data))
-        blocks = [_table_text(item) if isinstance(item, Table) else item.text for item in document.iter_inner_content()]
+        blocks = [
+            (_table_text(item), None) if isinstance(item, Table) else (item.text, _docx_heading_level(item))
+            for item in document.iter_inner_content()
+        ]
     except Exception as exc:  # a bad zip, a zip that is not a Word file, broken XML: each its own type
         _raise_if_out_of_memory(exc)
         raise UnreadableDocumentError(
             f"{name} is damaged or not a Word .docx file ({exc}); if it is an old .doc, save it as .docx "
             "and upload again"
         ) from exc
-    return Extracted(BLOCK_SEPARATOR.join(block for block in blocks if block.strip()), "docx")
+    text, outline = _joined(blocks)
+    return Extracted(text, "docx", outline=outline)
+
+
+def _docx_heading_level(paragraph: Paragraph) -> int | None:
+    """The outline level of a paragraph in Word's Title (0) or Heading N (N) style; None for any other."""
+    style = paragraph.style
+    name = style.name if style is not None else None
+    if name == DOCX_TITLE:
+        return 0
+    match = DOCX_HEADING.fullmatch(name or "")
+    return int(match.group(1)) if match else None
 
 
 def _table_text(table: Table) -> str:
@@ -518,7 +572,8 @@ def _read_html(data: bytes, name: str, settings: Settings) -> Extracted:
     """A web page's text: every block of its body in reading order, chrome dropped (see `rag.html_text`)."""
     markup = _decode_html(data, name)
     _check_html_shape(markup, name, settings)
-    return Extracted(page_text(BeautifulSoup(markup, "html.parser")), "html")
+    text, outline = _joined(page_blocks(BeautifulSoup(markup, "html.parser")))
+    return Extracted(text, "html", outline=outline)
 
 
 def _decode_html(data: bytes, name: str) -> str:

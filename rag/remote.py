@@ -49,7 +49,8 @@ def answer_of(body: dict[str, Any], question: str) -> Answer:
         language=body["language"],
         citations=[Citation(**c) for c in body["citations"]],
         passages=[
-            Hit(p["doc"], p["start"], p["end"], p["text"], p["score"], -1, "", p["page"]) for p in body["passages"]
+            Hit(p["doc"], p["start"], p["end"], p["text"], p["score"], -1, "", p["page"], p.get("section", ""))
+            for p in body["passages"]
         ],
         confidence=body["confidence"],
         reason=body["reason"],
@@ -92,4 +93,9 @@ def search(url: str, token: str | None, query: str, top_k: int | None) -> list[H
     except httpx.HTTPError as exc:
         raise RemoteError(f"cannot reach the server at {url} (RAG_SERVER_URL): {exc}") from exc
     _check(r, url)
-    return [Hit(h["doc"], h["start"], h["end"], h["text"], h["score"], -1, "", h["page"]) for h in r.json()["hits"]]
+    hits = r.json()["hits"]
+    # A server older than sections sends none.
+    return [
+        Hit(h["doc"], h["start"], h["end"], h["text"], h["score"], -1, "", h["page"], h.get("section", ""))
+        for h in hits
+    ]

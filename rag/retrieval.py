@@ -157,7 +157,7 @@ class Retriever:
         hits = []
         for i in best:
             c = self.stored.chunks[i]
-            hits.append(Hit(c.doc, c.start, c.end, c.text, round(fused[i], 6), c.id, c.language, c.page))
+            hits.append(Hit(c.doc, c.start, c.end, c.text, round(fused[i], 6), c.id, c.language, c.page, c.section))
         t5 = time.perf_counter()
         timings = {
             "translate": (t1 - t0) * 1e3,

@@ -15,6 +15,7 @@ from reportlab.pdfgen import canvas
 from rag import ingest
 from rag.errors import TooLargeError, UnreadableDocumentError, UnsupportedFormatError
 from rag.ingest import Extracted, format_of, page_of, read_bytes, read_path
+from rag.sections import Heading
 from rag.settings import Settings
 
 ZH = "一带一路倡议于2013年由中国提出。该倡议旨在加强亚洲、欧洲和非洲之间的互联互通。"
@@ -147,6 +148,7 @@ print("kept # as code")
         'print("kept # as code")\n\n'
         "Year | Projects\n2013 | 12",
         "markdown",
+        outline=(Heading(1, "Belt and Road", 0),),
     )
 
 
@@ -239,7 +241,9 @@ def test_corrupt_pdf(data: bytes) -> None:
 def test_docx_paragraphs_and_tables_in_order() -> None:
     result = read_bytes(make_docx(), "report.docx")
     assert result == Extracted(
-        "年度报告\n\n第一段：一带一路倡议于2013年提出。\n\n年份 | 项目数\n2013 | 12\n\n第二段：表格之后的文字。", "docx"
+        "年度报告\n\n第一段：一带一路倡议于2013年提出。\n\n年份 | 项目数\n2013 | 12\n\n第二段：表格之后的文字。",
+        "docx",
+        outline=(Heading(1, "年度报告", 0),),
     )
 
 

@@ -67,8 +67,9 @@ def highlight(doc: Document, start: int, end: int) -> str:
 
 
 def place(item: Hit | Any) -> str:
-    """Where a span is, as a reader says it: the document, and its page when it has pages."""
-    return f"{item.doc}, p. {item.page}" if item.page else item.doc
+    """Where a span is, as a reader says it: the document, its page when it has pages, and its section path."""
+    where = f"{item.doc}, p. {item.page}" if item.page else item.doc
+    return f"{where} — {item.section}" if item.section else where
 
 
 def view_link(item: Hit | Any) -> str:

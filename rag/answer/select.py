@@ -51,7 +51,7 @@ def citation(
     """The citation `[n]` for a candidate: the exact span of its sentence, scored as selection scores it."""
     s = cand.sentence
     span = documents[s.doc].text[s.start : s.end]
-    return Citation(n, s.doc, s.start, s.end, span, round(score(question, cand, w), 4), s.page)
+    return Citation(n, s.doc, s.start, s.end, span, round(score(question, cand, w), 4), s.page, s.section)
 
 
 def select(question: Question, candidates: list[Candidate], w: SelectionWeights) -> list[Candidate]:

@@ -43,6 +43,7 @@ from rag.chunking import stable_hash
 from rag.data import Chunk, Sentence
 from rag.errors import IndexCorruptError, InputError, RagError, TooLargeError
 from rag.feedback import Feedback, feedback_of
+from rag.sections import Heading, Sections
 from rag.settings import Settings
 from rag.store import Commit, VectorIndex
 
@@ -360,10 +361,13 @@ class MilvusStore:
                     d["added"],
                     text,
                     tuple(d["pages"]),
+                    # A state written before outlines were kept has none.
+                    tuple(Heading(*h) for h in d.get("outline", [])),
                 )
             )
         documents.sort(key=lambda r: r.name)
         texts = {r.name: r.text for r in documents}
+        sections = {r.name: Sections(r.outline) for r in documents}
         fields = ["id", "doc", "start", "end", "text", "language", "page"]
         chunk_rows = sorted(self._by_version(self.name("chunks"), versions, [*fields, "tokens"]), key=_order)
         sentence_rows = sorted(self._by_version(self.name("sentences"), versions, fields), key=_order)
@@ -377,11 +381,21 @@ class MilvusStore:
                 r["text"],
                 r["language"],
                 _page(r["page"]),
+                sections[r["doc"]].at(r["start"]),
             )
             for r in chunk_rows
         ]
         sentences = [
-            Sentence(int(r["id"]), r["doc"], r["start"], r["end"], r["text"], r["language"], _page(r["page"]))
+            Sentence(
+                int(r["id"]),
+                r["doc"],
+                r["start"],
+                r["end"],
+                r["text"],
+                r["language"],
+                _page(r["page"]),
+                sections[r["doc"]].at(r["start"]),
+            )
             for r in sentence_rows
         ]
         tokens = [json.loads(r["tokens"]) for r in chunk_rows]
@@ -702,6 +716,7 @@ def _document(r: DocumentRecord) -> dict[str, Any]:
         "mtime": r.mtime,
         "added": r.added,
         "pages": list(r.pages),
+        "outline": [list(h) for h in r.outline],
     }
 
 

@@ -141,3 +141,12 @@ def test_a_collection_moves_to_milvus_without_re_embedding(settings: Settings, m
         assert [(h.doc, h.start) for h in copied.search(question, 5)] == [
             (h.doc, h.start) for h in source.search(question, 5)
         ]
+
+
+def test_outlines_and_section_paths_survive_a_reopen(store_settings: Settings) -> None:
+    page = b"<h1>Guide</h1><p>Intro.</p><h2>Holding packages</h2><p>Run apt-mark hold with the package name.</p>"
+    load(store_settings).add_document(page, "guide.html")
+    reopened = load(store_settings)
+    assert [h.title for h in reopened.documents["guide.html"].outline] == ["Guide", "Holding packages"]
+    sentences = {s.text: s.section for s in reopened.collection.snapshot().sentences if s.doc == "guide.html"}
+    assert sentences["Run apt-mark hold with the package name."] == "Guide › Holding packages"

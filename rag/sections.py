@@ -1,0 +1,64 @@
+"""A document's outline (its headings, where each starts) and the section path of any offset of its text.
+
+A reader that knows headings (HTML `h1`–`h6`, Markdown `#`, Word's Title and Heading N styles) returns them with
+the offset in the stored text where each heading's own text starts, so the outline points into the same text the
+citations do. A heading covers the text from its start to the next heading of the same or a higher level; the
+section path of an offset names the headings that cover it, outermost first.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Sequence
+from typing import NamedTuple
+
+# Between the titles of a section path: "Guide › 7. Basics › 7.12 How do I put a package on hold?".
+PATH_SEPARATOR = " › "
+
+
+class Heading(NamedTuple):
+    """One heading: its level (smaller is outer; Word's Title is 0, h1 and Heading 1 are 1), title and start."""
+
+    level: int
+    title: str
+    start: int
+
+
+Outline = tuple[Heading, ...]
+
+
+def heading_title(text: str) -> str:
+    """A heading's text as a path shows it: on one line, its whitespace runs one space."""
+    return " ".join(text.split())
+
+
+def outline_to_json(outline: Outline) -> str:
+    """The outline as stored: a JSON list of [level, title, start]."""
+    return json.dumps([list(h) for h in outline], ensure_ascii=False)
+
+
+def outline_from_json(stored: str) -> Outline:
+    """An outline stored by `outline_to_json`."""
+    return tuple(Heading(int(level), str(title), int(start)) for level, title, start in json.loads(stored))
+
+
+class Sections:
+    """The section path of each offset of a text, from its outline (headings in order of their starts)."""
+
+    __slots__ = ("_paths", "_starts")
+
+    def __init__(self, outline: Sequence[Heading]) -> None:
+        self._starts = [h.start for h in outline]
+        self._paths: list[str] = []
+        open_headings: list[Heading] = []
+        for heading in outline:
+            while open_headings and open_headings[-1].level >= heading.level:
+                open_headings.pop()
+            open_headings.append(heading)
+            self._paths.append(PATH_SEPARATOR.join(h.title for h in open_headings))
+
+    def at(self, offset: int) -> str:
+        """The path of the headings covering `offset`; "" before the first heading or without an outline."""
+        i = bisect.bisect_right(self._starts, offset) - 1
+        return self._paths[i] if i >= 0 else ""
