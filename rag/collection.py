@@ -415,7 +415,9 @@ class Collection:
             log.warning("%s; moved it to %s and rebuilding from the corpus folder", exc, aside)
             records = []
         items = [
-            Incoming(Extracted(r.text, r.format, r.pages, outline=r.outline), r.name, r.sha256, r.size, r.source, r.mtime)
+            Incoming(
+                Extracted(r.text, r.format, r.pages, outline=r.outline), r.name, r.sha256, r.size, r.source, r.mtime
+            )
             for r in records
         ]
         report = WriteReport()
