@@ -7,9 +7,10 @@ kept in memory (an LRU of `page_cache_pages`, keyed by the file's sha256, the pa
 of a page drawn before is lit without pdfium.
 
 The stored text of a page is not pdfium's: the reader may have kept pypdf's text for it, dropped running lines
-and rejoined hyphenated words. A span is found among pdfium's characters by its text, exactly first, then
-letters and digits only (compatibility-folded, case-folded), the occurrence nearest to where the span sits in
-the stored page winning. A span that is not found there leaves the page unlit, and says so (`PageImage.lit`).
+and rejoined hyphenated words. A span is found among pdfium's characters by its text: exactly first, then
+without whitespace, then by its letters and digits alone (both compatibility- and case-folded), the occurrence
+nearest to where the span sits in the stored page winning. A span that is not found there leaves the page
+unlit, and says so (`PageImage.lit`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ HIGHLIGHT_RGBA = (255, 200, 0, 96)
 HIGHLIGHT_PAD_PX = 2
 # zlib level of the PNGs: 1 writes a page in a tenth of level 6's time for a file about a fifth larger.
 PNG_COMPRESS_LEVEL = 1
+
+# What pdfium puts in a page's text where the page has no glyph: a hyphen it found at a line end, a soft hyphen.
+PDFIUM_MARKS = frozenset({"\ufffe", "\u00ad", "\x02", "\0"})
 
 # Whether a page's image lights the span: "lit", "not found" (the span is on this page but pdfium's text of it
 # does not hold it), or "elsewhere" (no part of the span is on this page).
@@ -95,13 +99,16 @@ def draw_page(data: bytes, index: int, scale: float, max_side_px: int) -> DrawnP
         document.close()
 
 
-def _loose(text: str) -> tuple[str, list[int]]:
-    """`text`'s letters and digits, compatibility- and case-folded, with the offset in `text` each came from."""
+def _folded(text: str, letters_only: bool) -> tuple[str, list[int]]:
+    """`text` folded for a loose match, and the offset in `text` each kept character came from.
+
+    Compatibility- and case-folded, without whitespace (with `letters_only`: its letters and digits alone).
+    """
     kept: list[str] = []
     where: list[int] = []
     for i, char in enumerate(text):
         for folded in unicodedata.normalize("NFKC", char).casefold():
-            if folded.isalnum():
+            if folded.isalnum() if letters_only else not (folded.isspace() or folded in PDFIUM_MARKS):
                 kept.append(folded)
                 where.append(i)
     return "".join(kept), where
@@ -123,22 +130,22 @@ def _nearest(haystack: str, needle: str, expected: int) -> int | None:
 def locate(chars: str, span: str, share: float) -> tuple[int, int] | None:
     """The range [a, b) of pdfium's characters on a page that holds `span`, or None.
 
-    `share` is where the span starts in the stored page's text (0 its start, 1 its end): among several
-    occurrences, the nearest to the same share of pdfium's text wins.
+    Tried as it is, then without whitespace, then by its letters and digits alone (see the module doc). `share`
+    is where the span starts in the stored page's text (0 its start, 1 its end): among several occurrences, the
+    nearest to the same share of pdfium's text wins.
     """
-    if not span.strip():
-        return None
-    at = _nearest(chars, span, round(share * len(chars)))
+    at = _nearest(chars, span, round(share * len(chars))) if span.strip() else None
     if at is not None:
         return at, at + len(span)
-    page, where = _loose(chars)
-    wanted, _ = _loose(span)
-    if not wanted:
-        return None
-    at = _nearest(page, wanted, round(share * len(page)))
-    if at is None:
-        return None
-    return where[at], where[at + len(wanted) - 1] + 1
+    for letters_only in (False, True):
+        page, where = _folded(chars, letters_only)
+        wanted, _ = _folded(span, letters_only)
+        if not wanted:
+            return None
+        at = _nearest(page, wanted, round(share * len(page)))
+        if at is not None:
+            return where[at], where[at + len(wanted) - 1] + 1
+    return None
 
 
 def line_boxes(boxes: np.ndarray) -> list[tuple[int, int, int, int]]:
