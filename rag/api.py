@@ -27,7 +27,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -51,7 +51,7 @@ from rag.api_models import (
 )
 from rag.auth import TokenGate
 from rag.browser_guard import BrowserGuard, allowed_hosts
-from rag.data import Answer
+from rag.data import Answer, Document
 from rag.errors import (
     BusyError,
     IndexStaleError,
@@ -64,12 +64,14 @@ from rag.errors import (
     UnreadableDocumentError,
     UnsupportedFormatError,
 )
-from rag.ingest import SUPPORTED
+from rag.ingest import SUPPORTED, page_of
 from rag.limits import Admission, BodyLimit, Slots
 from rag.openai_api import openai_router
+from rag.page_image import PageImages
 from rag.pipeline import Pipeline
 from rag.service import RETRY_AFTER_S, Service, ServiceUnavailableError
 from rag.storage import storage_faults
+from ui.page_view import page_path, page_viewer
 from ui.render import VIEW_PATH, document_page
 
 log = logging.getLogger(__name__)
@@ -301,13 +303,37 @@ def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
 
     _handlers(app, settings.storage_retry_after_s)
 
-    @app.get(VIEW_PATH + "/{name}", response_class=HTMLResponse, include_in_schema=False)
-    def view(name: str, start: int = Query(0, ge=0), end: int = Query(0, ge=0)) -> Any:
-        """A document's text with a cited span marked, for the UI's source links."""
-        doc = service().documents.get(name)
+    page_images = PageImages(settings)
+
+    def viewed(name: str) -> Document:
+        doc = service().documents.get(unicodedata.normalize("NFC", name))
         if doc is None:
             raise NotFoundError(f"no document named {name!r} in the collection")
+        return doc
+
+    @app.get(VIEW_PATH + "/{name}", response_class=HTMLResponse, include_in_schema=False)
+    def view(name: str, start: int = Query(0, ge=0), end: int = Query(0, ge=0), text: bool = False) -> Any:
+        """What the UI's source links open: a PDF's cited page (unless `text`), else the text with the span marked."""
+        doc = viewed(name)
+        if not text and page_images.viewable(doc):
+            page = page_of(doc.pages, min(start, len(doc.text)))
+            return RedirectResponse(f"{page_path(doc.name, page or 1)}?start={start}&end={end}", status_code=303)
         return HTMLResponse(document_page(doc, start, end))
+
+    # Before the viewer's route, whose `{page}` would take "3.png" and refuse it as no number.
+    @app.get(VIEW_PATH + "/{name}/page/{page}.png", response_class=Response, include_in_schema=False)
+    def page_image(name: str, page: int, start: int = Query(0, ge=0), end: int = Query(0, ge=0)) -> Any:
+        """Page `page` of a PDF as a PNG with the span [start, end) lit; `X-Span` says whether it is."""
+        drawn = page_images.image(viewed(name), page, start, end)
+        return Response(drawn.png, media_type="image/png", headers={"x-span": drawn.lit.replace(" ", "-")})
+
+    @app.get(VIEW_PATH + "/{name}/page/{page}", response_class=HTMLResponse, include_in_schema=False)
+    def page_view(name: str, page: int, start: int = Query(0, ge=0), end: int = Query(0, ge=0)) -> Any:
+        """The viewer of one page of a PDF, its image with the cited span lit, and links to the pages around it."""
+        doc = viewed(name)
+        # Drawing the page here also puts it in the cache for the image request that follows.
+        lit = page_images.image(doc, page, start, end).lit
+        return HTMLResponse(page_viewer(doc.name, doc.language, page, len(doc.pages), start, end, lit))
 
     if with_ui and service.pipe is not None:
         mount_ui(app, service.pipe)

@@ -38,6 +38,7 @@ from rag.ingest import READER_VERSION, SUPPORTED, Extracted
 from rag.isolation import read_isolated
 from rag.lexical import tokenize
 from rag.names import check_name
+from rag.originals import KEPT_FORMATS, Originals
 from rag.settings import MANIFEST_FIELDS, Settings
 from rag.snapshot import DocumentInfo, Snapshot
 from rag.store import Commit, IndexUpdate, Store, new_vector_index, open_store
@@ -138,6 +139,12 @@ class Incoming:
     size: int
     source: str
     mtime: float | None = None
+    # The file's bytes, for the formats whose pages are drawn from their file (`rag.originals`); else None.
+    original: bytes | None = None
+
+
+def _original(extracted: Extracted, data: bytes) -> bytes | None:
+    return data if extracted.format in KEPT_FORMATS else None
 
 
 @dataclass(frozen=True)
@@ -207,6 +214,7 @@ class Collection:
         self.settings = settings
         self.embedder = embedder
         self.store: Store = open_store(settings)
+        self.originals = Originals(settings)
         self.manifest = expected_manifest(settings, embedder)
         self._splitter: Any = None
         # The last snapshot loaded: snapshots never change, so readers and the writer share it until a commit.
@@ -316,14 +324,19 @@ class Collection:
         sha = sha256_bytes(data)
         current = self._record(name)
         if current is not None and current.sha256 == sha:
+            if current.format in KEPT_FORMATS and self.originals.read(sha, name) is None:
+                # Added before files were kept: the same bytes again are how its pages become viewable.
+                with self.store.lock():
+                    self.originals.write(sha, data)
             return self._info_of(name), False
         report = progress or (lambda stage, done, total: None)
         report("reading", 0, 1)
         extracted = read_isolated(data, name, self.settings)
         report("reading", 1, 1)
-        doc = self._prepare([Incoming(extracted, name, sha, len(data), source)], report)[0]
+        incoming = Incoming(extracted, name, sha, len(data), source, original=_original(extracted, data))
+        doc = self._prepare([incoming], report)[0]
         report("saving", 0, 1)
-        self.commit([doc], [])
+        self.commit([doc], [], originals=_originals([incoming]))
         report("saving", 1, 1)
         return self._info_of(name), True
 
@@ -434,7 +447,7 @@ class Collection:
             raise CorpusError(f"nothing to index: {folder or self.store.where} holds no readable documents")
         prepared = self._prepare(items)
         log.info("rebuilding the index from %d documents", len(prepared))
-        self.commit(prepared, [r.name for r in records], full=True)
+        self.commit(prepared, [r.name for r in records], full=True, originals=_originals(items))
         report.added = [p.record.name for p in prepared]
         return report
 
@@ -450,7 +463,7 @@ class Collection:
                 fresh.append(item)
         report.removed += gone
         if fresh or gone:
-            self.commit(self._prepare(fresh), gone)
+            self.commit(self._prepare(fresh), gone, originals=_originals(fresh))
 
     def _read_files(self, files: list[Path], source: str, report: WriteReport) -> list[Incoming]:
         items: list[Incoming] = []
@@ -473,7 +486,7 @@ class Collection:
                 mtime = path.stat().st_mtime
                 data = path.read_bytes()
                 text = read_isolated(data, name, self.settings)
-                items.append(Incoming(text, name, sha256_bytes(data), size, source, mtime))
+                items.append(Incoming(text, name, sha256_bytes(data), size, source, mtime, _original(text, data)))
             except (RagError, OSError) as exc:
                 log.warning("skipped %s: %s", path, exc)
                 report.skipped.append((path.name, str(exc)))
@@ -546,12 +559,22 @@ class Collection:
             at_s += len(sentences)
         return out
 
-    def commit(self, add: list[StoredDocument], remove: list[str], full: bool = False) -> None:
+    def commit(
+        self,
+        add: list[StoredDocument],
+        remove: list[str],
+        full: bool = False,
+        originals: dict[str, bytes] | None = None,
+    ) -> None:
         """Apply one write under the lock: `remove` names (and those `add` replaces), then `add`.
 
-        `full` replaces the whole state and recomputes the language means.
+        `full` replaces the whole state and recomputes the language means. `originals` (sha256 → bytes) are the
+        files kept for the added documents' pages (`rag.originals`); once the commit is in, only the files of
+        the documents it leaves stay.
         """
         with self.store.lock():
+            for sha, data in (originals or {}).items():
+                self.originals.write(sha, data)
             base = self._base(full)
             names = {d.record.name for d in add}
             gone = (set(base.infos) if full else set(remove) | (names & set(base.infos))) & set(base.infos)
@@ -588,6 +611,8 @@ class Collection:
             meta = {"manifest": self.manifest, "means": means.to_dict(), "means_info": means_info}
             change = Commit(base.generation + 1, meta, add, sorted(gone), updates)
             self.store.commit(change, (base.vectors, base.sentence_vectors))
+            left = {i.sha256 for n, i in base.infos.items() if n not in gone} | {d.record.sha256 for d in add}
+            self.originals.keep_only(left)
 
     def _base(self, full: bool) -> Snapshot:
         """The state a write applies to.
@@ -662,6 +687,10 @@ def _infos(state: CatalogState) -> dict[str, DocumentInfo]:
     for c in state.chunks:
         counts[c.doc] = counts.get(c.doc, 0) + 1
     return {r.name: _info(r, counts.get(r.name, 0)) for r in state.documents}
+
+
+def _originals(items: list[Incoming]) -> dict[str, bytes]:
+    return {i.sha256: i.original for i in items if i.original is not None}
 
 
 def _rows(blocks: list[np.ndarray], dim: int) -> np.ndarray:

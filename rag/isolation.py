@@ -1,5 +1,7 @@
 """Read a file's text in a child process bounded in memory and time, so that no file can take the service down.
 
+Drawing a PDF's page (`rag.page_image`) runs the same way: it decodes the images that reading text skips.
+
 A decompression bomb the measures in `rag.ingest` miss, a parser's runaway allocation, a pathological page or a
 native library's abort (pdfium's, when an allocation fails) ends that child, not the service; the caller gets a
 TooLargeError or UnreadableDocumentError naming the file and the limit. Every file gets a child of its own that
@@ -27,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from rag.errors import RagError, TooLargeError, UnreadableDocumentError
 from rag.ingest import Extracted, format_of, read_bytes
@@ -36,7 +38,7 @@ from rag.settings import Settings
 log = logging.getLogger(__name__)
 
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["rag.ingest"])
+_CONTEXT.set_forkserver_preload(["rag.ingest", "rag.page_image"])
 _STARTING = threading.Lock()
 
 
@@ -57,6 +59,7 @@ def _without_main_script() -> Iterator[None]:
 
 
 Reader = Callable[[bytes, str, Settings], Extracted]
+T = TypeVar("T")
 
 
 def read_isolated(data: bytes, name: str, settings: Settings, reader: Reader = read_bytes) -> Extracted:
@@ -65,8 +68,16 @@ def read_isolated(data: bytes, name: str, settings: Settings, reader: Reader = r
     `reader` must be a module-level function: the child imports it by name.
     """
     format_of(name)  # an unsupported file needs no child
+    return run_isolated(reader, (data, name, settings), name, settings)
+
+
+def run_isolated(task: Callable[..., T], args: tuple[Any, ...], name: str, settings: Settings) -> T:
+    """`task(*args)` run in a child process under the limits of `read_isolated`, on the file called `name`.
+
+    `task` must be a module-level function, and its arguments and result picklable.
+    """
     receiver, sender = _CONTEXT.Pipe(duplex=False)
-    child = _CONTEXT.Process(target=_child, args=(sender, reader, data, name, settings), name="rag-reader", daemon=True)
+    child = _CONTEXT.Process(target=_child, args=(sender, task, args, settings), name="rag-reader", daemon=True)
     with _without_main_script():
         child.start()
     sender.close()  # else the child's death would not end the parent's wait: the parent would hold the pipe open
@@ -84,13 +95,13 @@ def read_isolated(data: bytes, name: str, settings: Settings, reader: Reader = r
             child.kill()
         child.join()
         child.close()
-    return _outcome(kind, payload, name, settings)
+    return cast(T, _outcome(kind, payload, name, settings))
 
 
-def _outcome(kind: str, payload: Any, name: str, settings: Settings) -> Extracted:
+def _outcome(kind: str, payload: Any, name: str, settings: Settings) -> Any:
     """The child's answer as the parent's result or exception."""
-    if kind == "text":
-        return cast(Extracted, payload)
+    if kind == "result":
+        return payload
     if kind == "error":
         raise cast(RagError, payload)
     if kind == "memory":
@@ -102,8 +113,8 @@ def _outcome(kind: str, payload: Any, name: str, settings: Settings) -> Extracte
     )
 
 
-def _child(sender: Connection, reader: Reader, data: bytes, name: str, settings: Settings) -> None:
-    """Read the file under the limits and send back ("text", Extracted), ("error", RagError) or a failure."""
+def _child(sender: Connection, task: Callable[..., Any], args: tuple[Any, ...], settings: Settings) -> None:
+    """Run the task under the limits and send back ("result", its result), ("error", RagError) or a failure."""
     # On top of what the child holds when it starts, which depends on what the main script imported.
     memory = _address_space() + settings.parse_memory_bytes
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
@@ -115,7 +126,7 @@ def _child(sender: Connection, reader: Reader, data: bytes, name: str, settings:
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     outcome: tuple[str, Any]
     try:
-        outcome = ("text", reader(data, name, settings))
+        outcome = ("result", task(*args))
     except RagError as exc:
         outcome = ("error", exc)
     except MemoryError:

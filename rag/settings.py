@@ -172,6 +172,13 @@ class Settings(BaseSettings):
     # decoding it (a decompression bomb). 100 MP is a letter page at 1,000 dpi; decoded, 100 MB in grayscale.
     max_image_pixels: int = Field(default=100_000_000, ge=1_000_000)
 
+    # A PDF citation's page, drawn by pdfium (`rag.page_image`): at this scale (1 is 72 dpi, so 1.5 draws a Letter
+    # page 918 pixels wide), its longer side at most this many pixels (a poster-sized page is drawn smaller, not
+    # into a bitmap of gigabytes), and this many drawn pages kept in memory (about 0.3 MB each).
+    page_scale: float = Field(default=1.5, gt=0.0, le=8.0)
+    page_max_side_px: int = Field(default=2400, ge=200)
+    page_cache_pages: int = Field(default=64, ge=0)
+
     # Feedback on answers (POST /v1/feedback, the UI's thumbs): how long its comment (and a quote of the correct
     # source) and its answer (and each citation's text) may be, and how many citations it may carry.
     feedback_max_comment_chars: int = Field(default=2000, ge=1)
@@ -313,8 +320,9 @@ RUNTIME_FIELDS = frozenset(
     llm_timeout_s llm_max_tokens llm_temperature llm_sources llm_context_chars llm_answer_sentences
     llm_warning_interval_s history_turns faithfulness_threshold faithfulness_cross_threshold max_question_chars
     max_file_bytes max_upload_bytes parse_memory_bytes parse_timeout_s max_inflated_bytes max_html_elements
-    max_html_depth ocr_languages ocr_dpi ocr_page_min_chars ocr_min_block_confidence max_image_pixels
-    feedback_max_comment_chars feedback_max_answer_chars feedback_max_citations min_free_bytes
+    max_html_depth ocr_languages ocr_dpi ocr_page_min_chars ocr_min_block_confidence max_image_pixels page_scale
+    page_max_side_px page_cache_pages feedback_max_comment_chars feedback_max_answer_chars feedback_max_citations
+    min_free_bytes
     storage_retry_after_s host port max_body_bytes max_in_flight max_queue queue_timeout_s api_token
     session_max_age_s max_auth_failures auth_failure_window_s cors_origins allowed_hosts server_url examples
     """.split()  # noqa: SIM905 - a word list reads better as text
