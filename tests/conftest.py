@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from rag import Pipeline, Settings
+from rag.api import create_app
 from rag.testing import FakeEmbedder
 
 from .scripted_llm import ScriptedLLM, scripted_llm
@@ -63,6 +65,13 @@ def settings(tmp_path: Path, corpus: Path, shared_cache: Path) -> Settings:
 @pytest.fixture
 def fake_pipe(settings: Settings) -> Pipeline:
     return Pipeline.load(settings, embedder=FakeEmbedder())
+
+
+@pytest.fixture
+def client(fake_pipe: Pipeline) -> Iterator[TestClient]:
+    """The API (no UI) over the fake-embedder pipeline, through Starlette's test client."""
+    with TestClient(create_app(fake_pipe, with_ui=False)) as c:
+        yield c
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +23,6 @@ from rag.store.local import CATALOG_FILE
 
 QUESTION = "When was the Silk Road Fund set up?"
 QUOTE = "The Silk Road Fund was set up in 2014. It invests in infrastructure along the route."
-
-
-@pytest.fixture
-def client(fake_pipe: Pipeline) -> Iterator[TestClient]:
-    with TestClient(create_app(fake_pipe, with_ui=False)) as c:
-        yield c
 
 
 def asked(client: TestClient, question: str = QUESTION) -> dict[str, Any]:

@@ -24,12 +24,6 @@ EN_QUESTION = "When was the Silk Road Fund set up?"
 
 
 @pytest.fixture
-def client(fake_pipe: Pipeline) -> Iterator[TestClient]:
-    with TestClient(create_app(fake_pipe, with_ui=False)) as c:
-        yield c
-
-
-@pytest.fixture
 def llm_url(llm_pipe: Pipeline) -> Iterator[str]:
     with serving(create_app(llm_pipe, with_ui=False)) as url:
         yield url
