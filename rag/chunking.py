@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 # Bumped whenever sentence splitting changes, so existing indexes are rebuilt.
-SENTENCE_VERSION = 1
+SENTENCE_VERSION = 2  # 2: over-long sentences are not cut inside quotations
 
 # Zero-width lookbehinds keep each sentence end with the sentence it closes.
 SEPARATORS = [

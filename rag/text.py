@@ -27,6 +27,9 @@ SENTENCE_END = re.compile(
 # Where an over-long sentence (a table row, a run-on list) may be cut.
 SOFT_BREAK = re.compile(r"(?<=[，、,;:：])\s*|\s+")
 WHITESPACE_RUN = re.compile(r"\s+")
+# Paired quotation marks an over-long sentence is not cut inside (single curly quotes double as apostrophes).
+QUOTE_OPENS = "“「『《"
+QUOTE_CLOSES = "”」』》"
 # What no question may hold: control characters other than tab and line breaks, and unpaired UTF-16 surrogates
 # (valid in a Python string and in JSON escapes, not in UTF-8; the tokenizer fails on them).
 UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
@@ -78,13 +81,24 @@ def display(text: str) -> str:
     return WHITESPACE_RUN.sub(" ", out).strip()
 
 
+def _open_quote(text: str) -> bool:
+    """Whether `text` ends inside a quotation: more “ 「 『 《 opened than closed, or an odd count of straight "."""
+    opened = sum(text.count(c) for c in QUOTE_OPENS) - sum(text.count(c) for c in QUOTE_CLOSES)
+    return opened > 0 or text.count('"') % 2 == 1
+
+
 def _cut(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
-    """[start, end) in pieces of at most about `max_chars`, cut at clause marks or spaces where possible."""
+    """[start, end) in pieces of at most about `max_chars`, cut at clause marks or spaces where possible.
+
+    A cut inside a quotation is the last resort: a piece that ends in the middle of a quoted name ("the “One
+    Belt,") reads as a broken sentence wherever it is quoted.
+    """
     pieces = []
     while end - start > max_chars:
         window = text[start : start + max_chars]
         cuts = [m.end() for m in SOFT_BREAK.finditer(window) if m.end() > max_chars // 2]
-        at = start + (cuts[-1] if cuts else max_chars)
+        outside = [c for c in cuts if not _open_quote(window[:c])]
+        at = start + (outside or cuts or [max_chars])[-1]
         pieces.append((start, at))
         start = at
     pieces.append((start, end))

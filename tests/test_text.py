@@ -42,6 +42,16 @@ def test_long_sentences_are_cut_at_clause_marks() -> None:
     assert "".join(text[s:e] for s, e in spans) == text
 
 
+def test_long_sentences_are_not_cut_inside_a_quotation() -> None:
+    text = (
+        "In November of the same year, the United Nations Development Programme and China signed the "
+        '"Memorandum of Understanding on Jointly Promoting the One Belt, One Road Initiative", the first of its kind'
+    )
+    for s, e in sentence_spans(text, 150):
+        assert text[s:e].count('"') % 2 == 0, text[s:e]
+    assert len(sentence_spans(text, 150)) > 1
+
+
 @given(st.text(alphabet="ab .!?\n。，中文", max_size=120))
 def test_sentence_spans_are_ordered_trimmed_and_inside(text: str) -> None:
     prev = 0
