@@ -12,14 +12,12 @@ A document synced from the corpus folder can also be drawn from its file there, 
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from rag.checksum import sha256_bytes
 from rag.settings import Settings
-from rag.storage import storage_faults
+from rag.storage import storage_faults, write_atomic
 
 FOLDER = "originals"
 SUFFIX = ".pdf"
@@ -49,16 +47,7 @@ class Originals:
             return
         with storage_faults(self.folder):
             self.folder.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
-            try:
-                with os.fdopen(handle, "wb") as out:
-                    out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(temporary, path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            write_atomic(path, data)
 
     def keep_only(self, shas: set[str]) -> None:
         """Remove every kept file whose sha256 is not in `shas`, and temporary files a killed write left."""
@@ -68,6 +57,10 @@ class Originals:
             for path in self.folder.iterdir():
                 if path.name.endswith(".tmp") or (path.suffix == SUFFIX and path.stem not in shas):
                     path.unlink(missing_ok=True)
+
+    def kept(self, sha256: str) -> bool:
+        """Whether a copy of these bytes is kept (written only once they hashed right, so without reading it)."""
+        return self._path(sha256).is_file()
 
     def read(self, sha256: str, name: str) -> bytes | None:
         """The bytes of the document `name` whose sha256 is `sha256`: the kept copy, else the corpus folder's file.

@@ -186,7 +186,8 @@ class PageImages:
         with self._lock:
             if any(key[0] == doc.sha256 for key in self._drawn):
                 return True
-        return self.originals.read(doc.sha256, doc.name) is not None
+        # A kept copy answers without reading it: the page it opens reads and checks it once, when drawn.
+        return self.originals.kept(doc.sha256) or self.originals.read(doc.sha256, doc.name) is not None
 
     def image(self, doc: Document, page: int, start: int, end: int) -> PageImage:
         """Page `page` (1-based) of `doc` with the span [start, end) of its text lit where it falls on the page.

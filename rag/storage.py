@@ -167,3 +167,14 @@ def removed_on_failure(paths: list[Path]) -> Iterator[None]:
         for path in paths:
             path.unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """`data` in `path`, synced and renamed into place from a temporary file that a failure removes."""
+    tmp = path.with_name(path.name + ".tmp")
+    with removed_on_failure([tmp]):
+        with tmp.open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)

@@ -37,10 +37,9 @@ INTERNAL = "⚠ Something went wrong on the server; the log has the details. · 
 
 UPLOAD_TTL_S = 3600
 MAX_EXAMPLES = 4
-# An upload's progress bar: where each stage of a file starts within the file's share, and how much it takes.
+# An upload's progress bar: where each stage of a file starts within the file's share, and how much of it it takes.
 # Embedding is most of the time of a write; reading a PDF and saving, the rest.
-STAGES = {"reading": 0.0, "embedding": 0.1, "saving": 0.9}
-STAGE_SHARE = {"reading": 0.1, "embedding": 0.8, "saving": 0.1}
+STAGES = {"reading": (0.0, 0.1), "embedding": (0.1, 0.8), "saving": (0.9, 0.1)}
 STAGE_NAMES = {"reading": "reading · 读取", "embedding": "embedding · 向量化", "saving": "saving · 保存"}
 # Chinese example topics: words of at least this many characters (shorter ones are too general to ask about).
 MIN_ZH_TOPIC = 3
@@ -177,7 +176,8 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
 
             def report(stage: str, done: int, total: int, name: str = name, i: int = i) -> None:
                 # One bar for the whole upload: each file its share, each stage of a file its part of that.
-                share = (i + STAGES[stage] + STAGE_SHARE[stage] * done / max(total, 1)) / len(files)
+                begins, takes = STAGES[stage]
+                share = (i + begins + takes * done / max(total, 1)) / len(files)
                 progress(share, desc=f"{name}: {STAGE_NAMES[stage]}")
 
             try:

@@ -8,7 +8,6 @@ the live vectors once tombstones pass a share.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import faiss
@@ -16,7 +15,7 @@ import numpy as np
 
 from rag.errors import IndexCorruptError, InputError
 from rag.settings import Settings
-from rag.storage import removed_on_failure
+from rag.storage import write_atomic
 
 # IVF-PQ: 8-bit codes, 8 dimensions per sub-quantizer; FAISS wants ~39 training points per centroid.
 PQ_BITS = 8
@@ -200,10 +199,10 @@ class FaissIndex:
         """
         # Serialized here and written by Python, not by `faiss.write_index`: FAISS ignores the error of the
         # closing flush, so on a full disk it could leave a short file that would be renamed into place.
-        _write_atomic(path, faiss.serialize_index(self.index).tobytes())
+        write_atomic(path, faiss.serialize_index(self.index).tobytes())
         marks = path.with_name(path.name + ".tombstones")
         if self.tombstones:
-            _write_atomic(marks, json.dumps(sorted(self.tombstones)).encode())
+            write_atomic(marks, json.dumps(sorted(self.tombstones)).encode())
         else:
             marks.unlink(missing_ok=True)
 
@@ -220,17 +219,6 @@ class FaissIndex:
             raise IndexCorruptError(f"{path} is not an id-mapped index; rebuild with `rag index --rebuild`")
         tune_search(faiss.downcast_index(index.index), settings)
         return cls(index, settings, tombstones)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """`data` in `path`, synced and renamed into place from a temporary file that a failure removes."""
-    tmp = path.with_name(path.name + ".tmp")
-    with removed_on_failure([tmp]):
-        with tmp.open("wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
 
 
 def _pad_rows(scores: list[np.ndarray], ids: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
