@@ -46,19 +46,23 @@ def export_onnx(model_folder: Path) -> Path:
             return torch.nn.functional.normalize(pooled, dim=-1)
 
     ids = torch.ones((2, 8), dtype=torch.int64)
-    tmp = target.with_suffix(".tmp")
-    with torch.no_grad():
-        torch.onnx.export(
-            Pooled(model),
-            (ids, torch.ones_like(ids)),
-            str(tmp),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["embedding"],
-            dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}},
-            opset_version=OPSET,
-            dynamo=False,
-        )
-    os.replace(tmp, target)
+    # A name of this process's own: two processes exporting at once must not rename each other's file away.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                Pooled(model),
+                (ids, torch.ones_like(ids)),
+                str(tmp),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["embedding"],
+                dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}},
+                opset_version=OPSET,
+                dynamo=False,
+            )
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
     return target
 
 
