@@ -35,11 +35,13 @@ class Assessor:
     def __init__(
         self, settings: Settings, retriever: Retriever, lexical: LexicalIndex, documents: dict[str, Document]
     ) -> None:
-        self.analyzer = QuestionAnalyzer(lexical, documents, retriever.dictionary)
+        self.heads = {name: doc.clean[: settings.document_head_chars] for name, doc in documents.items()}
+        # Bylines are lines: read from the extracted text, whose line breaks the cleaned copy may join.
+        bylines = [doc.text[: settings.document_head_chars] for doc in documents.values()]
+        self.analyzer = QuestionAnalyzer(lexical, documents, retriever.dictionary, bylines)
         self.finder = EvidenceFinder(retriever)
         self.weights = SelectionWeights.from_settings(settings)
         self.model = Answerability.load(settings.answerability_model, settings.answer_threshold)
-        self.heads = {name: doc.clean[: settings.document_head_chars] for name, doc in documents.items()}
 
     def assess(self, retrieval: Retrieval) -> Assessment:
         """Candidates, the selected sentences, the decision's signals and the decision."""

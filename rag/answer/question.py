@@ -25,7 +25,7 @@ from rag.lexical import (
 )
 from rag.retrieval import Retrieval
 from rag.text import ANSWER_TYPES, CJK_RANGES, CJK_RUN, asked_type
-from rag.translate import Dictionary
+from rag.translate import NAME_CHARS, Dictionary
 
 # "How many X": the counted thing, which must stand next to the number that answers.
 COUNTED = re.compile(
@@ -40,6 +40,11 @@ COUNT_WINDOW = 40  # characters on either side of a number where the counted thi
 # Investment Bank → AIIB); and an acronym in parentheses after a Chinese name (国际货币基金组织（IMF）).
 NAME_RUN = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:of|and|for|the|on)?\s*[A-Z][a-z]+)+")
 ZH_ACRONYM = re.compile(f"([{CJK_RANGES}]{{2,}})[（(]([A-Z]{{2,}})[)）]")
+# A byline: a line of a document's head that holds Chinese names alone, as Chinese papers print their authors
+# under the title ("苗 绿", "袁正清、李志永"). Parts are split at list commas or wide spaces; a single space
+# inside a part is the typesetting of one name.
+BYLINE_SPLIT = re.compile(r"[、，,；;]|\s{2,}")
+BYLINE_NAME = re.compile(f"^[{CJK_RANGES}](?: ?[{CJK_RANGES}]){{{NAME_CHARS[0] - 1},{NAME_CHARS[1] - 1}}}$")
 # How much a word says, from its general frequency (wordfreq's Zipf scale, ~1 rare to ~7 "the"): a small
 # corpus's idf alone rates "become" or "took" as rare. Informativeness = (ceiling - zipf) / span, clamped.
 ZIPF_CEILING = 7.0
@@ -133,6 +138,24 @@ def acronym_map(documents: dict[str, Document]) -> dict[str, set[str]]:
     return out
 
 
+def byline_names(heads: list[str], dictionary: Dictionary) -> dict[str, set[str]]:
+    """Pinyin spelling of each name in the bylines of the heads → its forms there ("miao lu" → 苗 绿, 苗绿).
+
+    An English question names a Chinese paper's author as English writes it ("according to Miao Lu"); the
+    dictionary has no entry for a person's name, so without this the name is a concept no passage mentions.
+    """
+    out: dict[str, set[str]] = {}
+    for head in heads:
+        for line in head.splitlines():
+            for part in BYLINE_SPLIT.split(line.strip()):
+                if not BYLINE_NAME.match(part.strip()):
+                    continue
+                form = part.strip()
+                for spelled in dictionary.spelling(form.replace(" ", ""), "nr"):
+                    out.setdefault(spelled, set()).update({form, form.replace(" ", "")})
+    return out
+
+
 def counted_concept(question: str, concepts: list[Concept]) -> Concept | None:
     """The concept a "how many" question counts (its content word right after the question words)."""
     m = COUNTED.search(question)
@@ -150,10 +173,13 @@ def counted_concept(question: str, concepts: list[Concept]) -> Concept | None:
 class QuestionAnalyzer:
     """Turns a retrieval's question into a `Question`; holds the corpus facts it needs."""
 
-    def __init__(self, lexical: LexicalIndex, documents: dict[str, Document], dictionary: Dictionary) -> None:
+    def __init__(
+        self, lexical: LexicalIndex, documents: dict[str, Document], dictionary: Dictionary, bylines: list[str]
+    ) -> None:
         self.lexical = lexical
         self.dictionary = dictionary
         self.acronyms = acronym_map(documents)
+        self.bylines = byline_names(bylines, dictionary)
         self.max_idf = lexical.idf("")
 
     def _words(self, text: str, language: str) -> list[str]:
@@ -167,10 +193,13 @@ class QuestionAnalyzer:
     def analyze(self, retrieval: Retrieval) -> Question:
         """The question's concepts with their forms in both languages and their weights, and the asked type."""
         translated = retrieval.translation.terms
+        runs = NAME_RUN.findall(retrieval.query)
         names = {
-            w.lower(): "".join(x[0] for x in run.split() if x[0].isupper()).lower()
-            for run in NAME_RUN.findall(retrieval.query)
-            for w in run.split()
+            w.lower(): "".join(x[0] for x in run.split() if x[0].isupper()).lower() for run in runs for w in run.split()
+        }
+        # Each word of a name run that spells a byline's name is mentioned by that name in Chinese.
+        zh_names = {
+            w.lower(): self.bylines[run.lower()] for run in runs if run.lower() in self.bylines for w in run.split()
         }
         out: list[Concept] = []
         for raw in dict.fromkeys(self._words(retrieval.query, retrieval.language)):
@@ -190,6 +219,7 @@ class QuestionAnalyzer:
                 subs.update(self.acronyms.get(word, ()))
                 if word in names:
                     groups.add(frozenset({names[word]}))
+                subs.update(zh_names.get(word, ()))
             for phrase, targets in translated.items():
                 if word == phrase or word in phrase.split():
                     for t in targets:
