@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from rag.catalog import CatalogState, DocumentRecord, StoredDocument
 from rag.centring import NO_MEANS, LanguageMeans, centre, language_means
 from rag.checksum import sha256_bytes, sha256_file
 from rag.chunking import SENTENCE_VERSION, chunk_document, document_sentences, make_splitter
@@ -41,7 +40,8 @@ from rag.names import check_name
 from rag.originals import KEPT_FORMATS, Originals
 from rag.settings import MANIFEST_FIELDS, Settings
 from rag.snapshot import DocumentInfo, Snapshot
-from rag.store import Commit, IndexUpdate, Store, new_vector_index, open_store
+from rag.store import Store, new_vector_index, open_store
+from rag.store.records import CatalogState, Commit, DocumentRecord, IndexUpdate, StoredDocument
 from rag.text import detect_language
 
 log = logging.getLogger(__name__)

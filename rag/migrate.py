@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from rag.catalog import CatalogState, StoredDocument
 from rag.centring import LanguageMeans, centre
 from rag.errors import CorpusError
 from rag.settings import Settings
-from rag.store import Commit, IndexUpdate, Store, new_vector_index, open_store
+from rag.store import Store, new_vector_index, open_store
+from rag.store.records import CatalogState, Commit, IndexUpdate, StoredDocument
 
 log = logging.getLogger(__name__)
 

@@ -18,15 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.catalog import Catalog, CatalogState
+from rag.catalog import Catalog
 from rag.centring import LanguageMeans, centre
 from rag.checksum import sha256_file
 from rag.errors import IndexCorruptError
 from rag.feedback import Feedback
 from rag.settings import Settings
 from rag.storage import check_room, removed_on_failure, storage_faults
-from rag.store import TABLES, Commit, VectorIndex, new_vector_index
+from rag.store import TABLES, VectorIndex, new_vector_index
 from rag.store.faiss_index import FaissIndex
+from rag.store.records import CatalogState, Commit
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rag.catalog import CatalogState, DocumentRecord, StoredDocument
 from rag.centring import LanguageMeans
 from rag.chunking import stable_hash
 from rag.data import Chunk, Sentence
@@ -45,7 +44,8 @@ from rag.errors import IndexCorruptError, InputError, RagError, TooLargeError
 from rag.feedback import Feedback, feedback_of
 from rag.sections import Heading, Sections
 from rag.settings import Settings
-from rag.store import Commit, VectorIndex
+from rag.store import VectorIndex
+from rag.store.records import CatalogState, Commit, DocumentRecord, StoredDocument
 
 if TYPE_CHECKING:
     from pymilvus import MilvusClient
