@@ -40,7 +40,7 @@ from rag.names import check_name
 from rag.originals import KEPT_FORMATS, Originals
 from rag.settings import MANIFEST_FIELDS, Settings
 from rag.snapshot import DocumentInfo, Snapshot
-from rag.store import Store, new_vector_index, open_store
+from rag.store import Store, new_vector_index, open_store, raw_rows
 from rag.store.records import CatalogState, Commit, DocumentRecord, IndexUpdate, StoredDocument
 from rag.text import detect_language
 
@@ -640,9 +640,7 @@ class Collection:
             )
 
     def _centre(self, raw: np.ndarray, rows: list[Chunk] | list[Sentence], means: dict[str, list[float]]) -> np.ndarray:
-        if not self.settings.center_embeddings:
-            return raw
-        return centre(raw, [r.language for r in rows], means)
+        return centre(raw, [r.language for r in rows], means, self.settings.center_embeddings)
 
     def _recentred(
         self, add: list[StoredDocument], kept_chunks: list[Chunk], kept_sentences: list[Sentence]
@@ -650,21 +648,17 @@ class Collection:
         """New means over everything the write leaves, and every vector centred with them (no re-embedding)."""
         chunks = kept_chunks + [c for d in add for c in d.chunks]
         sentences = kept_sentences + [s for d in add for s in d.sentences]
-        raw_c = np.concatenate([self._raw("chunks", kept_chunks), *[d.chunk_vectors for d in add]])
-        raw_s = np.concatenate([self._raw("sentences", kept_sentences), *[d.sentence_vectors for d in add]])
+        dim = self.embedder.dim
+        raw_c = np.concatenate([raw_rows(self.store, "chunks", kept_chunks, dim), *[d.chunk_vectors for d in add]])
+        raw_s = np.concatenate(
+            [raw_rows(self.store, "sentences", kept_sentences, dim), *[d.sentence_vectors for d in add]]
+        )
         means = language_means(self.embedder, chunks, raw_c, sentences, raw_s, self.settings)
         none = np.zeros(0, np.int64)
         return means, {
             "chunks": IndexUpdate(_ids(chunks), self._centre(raw_c, chunks, means.passage), none, full=True),
             "sentences": IndexUpdate(_ids(sentences), self._centre(raw_s, sentences, means.sentence), none, full=True),
         }
-
-    def _raw(self, table: str, rows: list[Chunk] | list[Sentence]) -> np.ndarray:
-        if not rows:
-            return np.zeros((0, self.embedder.dim), np.float32)
-        ids, raw = self.store.raw_vectors(table)
-        order = {int(i): n for n, i in enumerate(ids)}
-        return raw[[order[r.id] for r in rows]]
 
 
 def _info(record: DocumentRecord, chunks: int) -> DocumentInfo:

@@ -11,6 +11,7 @@ load the next.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -20,6 +21,7 @@ from rag.settings import Settings
 
 if TYPE_CHECKING:
     from rag.centring import LanguageMeans
+    from rag.data import Chunk, Sentence
     from rag.feedback import Feedback
     from rag.store.records import CatalogState, Commit
 
@@ -117,6 +119,15 @@ class Store(Protocol):
     def salvage(self) -> list[tuple[str, str]] | None:
         """Names and sources of the documents of an unreadable catalog, as far as it reads; None: unknown."""
         ...
+
+
+def raw_rows(store: Store, table: str, rows: Sequence[Chunk] | Sequence[Sentence], dim: int) -> np.ndarray:
+    """The raw vectors of `rows` (chunks or sentences, as `table` says) from `store`, in the order of `rows`."""
+    if not rows:
+        return np.zeros((0, dim), np.float32)
+    ids, raw = store.raw_vectors(table)
+    order = {int(i): n for n, i in enumerate(ids)}
+    return raw[[order[r.id] for r in rows]]
 
 
 def new_vector_index(settings: Settings, ids: np.ndarray, vectors: np.ndarray) -> VectorIndex:
