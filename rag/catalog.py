@@ -15,7 +15,6 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,8 @@ from rag import storage
 from rag.data import Chunk, Sentence
 from rag.errors import IndexCorruptError, StorageFullError, StorageReadOnlyError
 from rag.feedback import Feedback
-from rag.sections import Outline, Sections, outline_from_json, outline_to_json
+from rag.sections import Sections, outline_from_json, outline_to_json
+from rag.store.records import CatalogState, DocumentRecord, StoredDocument
 
 # 1: documents, chunks, sentences, skipped; 2: feedback.
 SCHEMA_VERSION = 2
@@ -58,53 +58,6 @@ CREATE TABLE IF NOT EXISTS feedback (
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc);
 CREATE INDEX IF NOT EXISTS sentences_doc ON sentences(doc);
 """
-
-
-@dataclass(frozen=True)
-class DocumentRecord:
-    """A catalog row of `documents`: what the listing shows, and the extracted text."""
-
-    name: str
-    sha256: str
-    format: str
-    language: str
-    size: int
-    # "folder" for files synced from the corpus folder (a sync deletes them when the file goes), "upload" or
-    # "cli" for documents added by hand (a sync leaves them alone).
-    source: str
-    mtime: float | None
-    added: str
-    text: str
-    pages: tuple[int, ...]
-    outline: Outline = ()
-
-
-@dataclass(frozen=True)
-class StoredDocument:
-    """A document with everything derived from it, as one write stores it; vectors are raw (not centred)."""
-
-    record: DocumentRecord
-    chunks: list[Chunk]
-    chunk_tokens: list[list[str]]
-    chunk_vectors: np.ndarray
-    sentences: list[Sentence]
-    sentence_vectors: np.ndarray
-
-
-@dataclass(frozen=True)
-class CatalogState:
-    """One generation of the catalog, read in one transaction.
-
-    Chunks and sentences come sorted by document and offset: the same documents give the same order, whatever
-    order they were written in.
-    """
-
-    generation: int
-    meta: dict[str, Any]
-    documents: list[DocumentRecord]
-    chunks: list[Chunk]
-    chunk_tokens: list[list[str]]
-    sentences: list[Sentence]
 
 
 class Catalog:

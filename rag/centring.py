@@ -7,6 +7,7 @@ removes most of that pull.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -48,9 +49,15 @@ def language_mean(means: dict[str, list[float]], lang: str, dim: int) -> np.ndar
     return np.asarray(vec, dtype=np.float32) if vec else np.zeros(dim, dtype=np.float32)
 
 
-def centre(vectors: np.ndarray, langs: list[str], means: dict[str, list[float]]) -> np.ndarray:
-    """Vectors minus their language's mean (from `means`), renormalized."""
-    if not langs:
+def centre(
+    vectors: np.ndarray, langs: Sequence[str], means: dict[str, list[float]], enabled: bool = True
+) -> np.ndarray:
+    """Vectors minus their language's mean (from `means`), renormalized; as they are unless `enabled`.
+
+    Every writer and reader centres through here, with `enabled` from `RAG_CENTER_EMBEDDINGS`, so that stored
+    and query vectors cannot be centred two ways.
+    """
+    if not enabled or not langs:
         return vectors
     dim = vectors.shape[1]
     return unit(vectors - np.stack([language_mean(means, lang, dim) for lang in langs]))

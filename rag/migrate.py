@@ -12,25 +12,29 @@ from typing import Any
 
 import numpy as np
 
-from rag.catalog import CatalogState, StoredDocument
 from rag.centring import LanguageMeans, centre
 from rag.errors import CorpusError
 from rag.settings import Settings
-from rag.store import Commit, IndexUpdate, Store, new_vector_index, open_store
+from rag.store import Store, new_vector_index, open_store, raw_rows
+from rag.store.records import CatalogState, Commit, IndexUpdate, StoredDocument
 
 log = logging.getLogger(__name__)
 
 
-def _documents(state: CatalogState, raw: dict[str, dict[int, np.ndarray]], dim: int) -> list[StoredDocument]:
+def _documents(state: CatalogState, raw: dict[str, np.ndarray]) -> list[StoredDocument]:
+    """The state's documents with their raw vectors (`raw`: a table's, in the order of the state's rows)."""
     out = []
     for record in state.documents:
-        pairs = [(c, t) for c, t in zip(state.chunks, state.chunk_tokens, strict=True) if c.doc == record.name]
-        sentences = [s for s in state.sentences if s.doc == record.name]
-        chunk_vectors = np.asarray([raw["chunks"][c.id] for c, _ in pairs], np.float32).reshape(len(pairs), dim)
-        sentence_vectors = np.asarray([raw["sentences"][s.id] for s in sentences], np.float32).reshape(-1, dim)
+        chunks = [n for n, c in enumerate(state.chunks) if c.doc == record.name]
+        sentences = [n for n, s in enumerate(state.sentences) if s.doc == record.name]
         out.append(
             StoredDocument(
-                record, [c for c, _ in pairs], [t for _, t in pairs], chunk_vectors, sentences, sentence_vectors
+                record,
+                [state.chunks[n] for n in chunks],
+                [state.chunk_tokens[n] for n in chunks],
+                raw["chunks"][chunks],
+                [state.sentences[n] for n in sentences],
+                raw["sentences"][sentences],
             )
         )
     return out
@@ -41,21 +45,20 @@ def copy_collection(source: Store, target: Store, settings: Settings) -> int:
     state = source.read()
     if state.generation == 0 or not state.documents:
         raise CorpusError(f"{source.where} holds no collection to copy; build it first with `rag index`")
-    raw: dict[str, dict[int, np.ndarray]] = {}
-    for table in ("chunks", "sentences"):
-        ids, vectors = source.raw_vectors(table)
-        raw[table] = dict(zip(ids.tolist(), vectors, strict=True))
-    dim = len(next(iter(raw["chunks"].values())))
+    # Every manifest since the first catalog names the dimension.
+    dim = int(state.meta["manifest"]["dimension"])
     means = LanguageMeans(**state.meta["means"]) if "means" in state.meta else None
+    raw: dict[str, np.ndarray] = {}
     updates = {}
     none = np.zeros(0, np.int64)
     for table, rows, mode in (("chunks", state.chunks, "passage"), ("sentences", state.sentences, "sentence")):
-        vectors = np.asarray([raw[table][r.id] for r in rows], np.float32).reshape(len(rows), dim)
-        if settings.center_embeddings and means is not None:
-            vectors = centre(vectors, [r.language for r in rows], getattr(means, mode))
+        raw[table] = raw_rows(source, table, rows, dim)
+        # No means stored: nothing to centre with, so the raw vectors are searched as they are.
+        enabled = settings.center_embeddings and means is not None
+        vectors = centre(raw[table], [r.language for r in rows], getattr(means, mode, {}), enabled)
         updates[table] = IndexUpdate(np.asarray([r.id for r in rows], np.int64), vectors, none, full=True)
     meta: dict[str, Any] = {k: state.meta[k] for k in ("manifest", "means", "means_info") if k in state.meta}
-    documents = _documents(state, raw, dim)
+    documents = _documents(state, raw)
     empty = new_vector_index(settings, none, np.zeros((0, dim), np.float32))
     with target.lock():
         before = target.read() if target.generation() else None

@@ -86,7 +86,7 @@ class Retriever:
 
     def _query_vectors(self, texts: list[str], langs: list[str]) -> np.ndarray:
         vecs = self.embedder.encode_queries(texts)
-        return centre(vecs, langs, self.stored.means.query) if self.settings.center_embeddings else vecs
+        return centre(vecs, langs, self.stored.means.query, self.settings.center_embeddings)
 
     def _sentence_rankings(self, qv: np.ndarray, n: int) -> list[list[int]]:
         """Per query vector, chunk ids in the order their best sentence ranks."""

@@ -7,7 +7,8 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rag.collection import make_document, sha256_bytes
+from rag.checksum import sha256_bytes
+from rag.collection.prepare import make_document
 from rag.corpus import clean_text
 from rag.data import Document
 from rag.ingest import read_path
@@ -79,7 +80,7 @@ def test_hard_wrapped_lines_are_joined_with_exact_offsets() -> None:
 MEASURE_LOAD = """
 import resource, sys
 from pathlib import Path
-from rag.collection import make_document
+from rag.collection.prepare import make_document
 from rag.ingest import read_path
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 doc = make_document(read_path(Path(sys.argv[1])), "big.txt", "")

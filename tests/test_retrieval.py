@@ -84,12 +84,21 @@ def test_the_question_and_its_translation_are_one_encoder_call(
     assert retrieval.query_vectors.shape[0] == 2
 
 
-def test_the_read_path_does_not_import_the_writer() -> None:
-    # Retrieval and answering read a loaded snapshot; the code that writes a collection stays out of their imports.
+@pytest.mark.parametrize(
+    ("modules", "absent"),
+    [
+        # Retrieval and answering read a loaded snapshot; the code that writes a collection stays out of their imports.
+        ("rag.retrieval rag.answer.assess rag.answer.llm rag.snapshot", "rag.collection rag.catalog"),
+        # The stores and their records know nothing of the writer; Milvus nothing of the SQLite catalog either.
+        ("rag.store rag.store.records rag.store.milvus", "rag.collection rag.catalog"),
+        ("rag.store.local rag.store.faiss_index", "rag.collection"),
+    ],
+)
+def test_the_read_path_and_the_stores_do_not_import_the_writer(modules: str, absent: str) -> None:
     import subprocess
     import sys
 
-    probe = "import sys, rag.retrieval, rag.answer.assess, rag.answer.llm; print('rag.collection' in sys.modules)"
+    probe = f"import sys, {', '.join(modules.split())}; print(sorted(set({absent.split()!r}) & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "False"
+    assert done.stdout.strip() == "[]"

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
-from rag.collection import folder_files
+from rag.collection.folder import folder_files
 from rag.eval.dataset import Example, alternatives, eval_index_dir
 from rag.ingest import read_path
 from rag.settings import Settings

@@ -11,18 +11,19 @@ load the next.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from rag.settings import Settings
 
 if TYPE_CHECKING:
-    from rag.catalog import CatalogState, StoredDocument
     from rag.centring import LanguageMeans
+    from rag.data import Chunk, Sentence
     from rag.feedback import Feedback
+    from rag.store.records import CatalogState, Commit
 
 TABLES = ("chunks", "sentences")
 
@@ -62,31 +63,6 @@ class HybridIndex(Protocol):
     def hybrid(self, vectors: np.ndarray, lexical: list[list[str]], k: int, rrf_k: int) -> dict[int, float]:
         """Dense search per vector and BM25 per token list, fused by RRF: id → fused score, the best k."""
         ...
-
-
-@dataclass(frozen=True)
-class IndexUpdate:
-    """How the centred vectors of one table change in a write.
-
-    `full`: `ids`/`vectors` are all of them (the means were recomputed). Otherwise `deleted` go and `ids`/`vectors`
-    are added.
-    """
-
-    ids: np.ndarray
-    vectors: np.ndarray
-    deleted: np.ndarray
-    full: bool
-
-
-@dataclass(frozen=True)
-class Commit:
-    """One write, ready to store: the generation it makes, the meta, the documents added and the names removed."""
-
-    generation: int
-    meta: dict[str, Any]
-    add: list[StoredDocument]
-    remove: list[str]
-    updates: dict[str, IndexUpdate]
 
 
 class Store(Protocol):
@@ -143,6 +119,15 @@ class Store(Protocol):
     def salvage(self) -> list[tuple[str, str]] | None:
         """Names and sources of the documents of an unreadable catalog, as far as it reads; None: unknown."""
         ...
+
+
+def raw_rows(store: Store, table: str, rows: Sequence[Chunk] | Sequence[Sentence], dim: int) -> np.ndarray:
+    """The raw vectors of `rows` (chunks or sentences, as `table` says) from `store`, in the order of `rows`."""
+    if not rows:
+        return np.zeros((0, dim), np.float32)
+    ids, raw = store.raw_vectors(table)
+    order = {int(i): n for n, i in enumerate(ids)}
+    return raw[[order[r.id] for r in rows]]
 
 
 def new_vector_index(settings: Settings, ids: np.ndarray, vectors: np.ndarray) -> VectorIndex:

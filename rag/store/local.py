@@ -18,15 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.catalog import Catalog, CatalogState
+from rag.catalog import Catalog
 from rag.centring import LanguageMeans, centre
 from rag.checksum import sha256_file
 from rag.errors import IndexCorruptError
 from rag.feedback import Feedback
 from rag.settings import Settings
 from rag.storage import check_room, removed_on_failure, storage_faults
-from rag.store import TABLES, Commit, VectorIndex, new_vector_index
+from rag.store import TABLES, VectorIndex, new_vector_index, raw_rows
 from rag.store.faiss_index import FaissIndex
+from rag.store.records import CatalogState, Commit
 
 log = logging.getLogger(__name__)
 
@@ -128,10 +129,8 @@ class LocalStore:
                     return index, False
                 problem = f"holds {index.count()} vectors for {len(rows)} rows"
         log.warning("%s %s; rebuilt it from the catalog (the next write saves it)", path, problem)
-        ids, raw = self.catalog.vectors(table)
-        order = {int(i): n for n, i in enumerate(ids)}
-        raw = raw[[order[r.id] for r in rows]] if rows else np.zeros((0, dim), np.float32)
-        vectors = centre(raw, [r.language for r in rows], means) if self.settings.center_embeddings else raw
+        raw = raw_rows(self, table, rows, dim)
+        vectors = centre(raw, [r.language for r in rows], means, self.settings.center_embeddings)
         return new_vector_index(self.settings, np.asarray([r.id for r in rows], np.int64), vectors), True
 
     @contextmanager
