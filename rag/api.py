@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import itertools
 import json
 import logging
 import tempfile
@@ -32,7 +31,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from rag.answer.extractive import pieces
+from rag.answer.stream import Delta
 from rag.api_models import (
     UPLOAD_BODY,
     AskRequest,
@@ -46,12 +45,12 @@ from rag.api_models import (
     SearchRequest,
     SearchResponse,
     Status,
-    citation,
+    answer_body,
     span,
 )
 from rag.auth import TokenGate
 from rag.browser_guard import BrowserGuard, allowed_hosts
-from rag.data import Answer, Document
+from rag.data import Document
 from rag.errors import (
     BusyError,
     IndexStaleError,
@@ -137,24 +136,6 @@ async def read_upload(request: Request, limit: int) -> tuple[str, bytes]:
         await form.close()
 
 
-def ask_body(answer: Answer, timings: dict[str, float]) -> dict[str, Any]:
-    """The /v1/ask JSON for an answer."""
-    return {
-        "answer": answer.text,
-        "abstained": answer.abstained,
-        "language": answer.language,
-        "confidence": answer.confidence,
-        "reason": answer.reason,
-        "composer": answer.composer,
-        "warning": answer.warning,
-        "grounded": answer.grounded,
-        "sentences": [s.to_dict() for s in answer.sentences],
-        "citations": [citation(c) for c in answer.citations],
-        "passages": [span(h) for h in answer.passages],
-        "timings_ms": timings,
-    }
-
-
 def _sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
@@ -182,28 +163,19 @@ def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
         whole answer and its checked citations. Should the LLM endpoint fail midway, a `reset` event says to drop
         the text so far, and the deltas of the answer that replaces it follow.
         """
-        parts = service().ask_stream(req.question, req.top_k, streaming=req.stream)
-        # The first part comes after retrieval: input errors surface here, as a status, before any byte is sent.
-        first = next(parts)
         if not req.stream:
-            *_, (answer, timings) = [first, *parts]
-            if not isinstance(answer, Answer):
-                raise TypeError("the composer ended without an answer")
-            return ask_body(answer, timings)
+            answer, timings = service().ask_timed(req.question, req.top_k)
+            return answer_body(answer, timings)
+        # Retrieval and the composer's first step run now: their errors are a status, before any byte is sent.
+        stream = service().ask_stream(req.question, req.top_k).start()
 
         def events() -> Iterator[str]:
-            sent = ""
-            for part, timings in itertools.chain([first], parts):
-                if isinstance(part, str):
-                    sent += part
-                    yield _sse("delta", {"text": part})
-                    continue
-                if not part.text.startswith(sent):
-                    yield _sse("reset", {"warning": part.warning})
-                    sent = ""
-                for piece in pieces(part.text[len(sent) :]):
-                    yield _sse("delta", {"text": piece})
-                yield _sse("done", ask_body(part, timings))
+            for event in stream:
+                if isinstance(event, Delta):
+                    yield _sse("delta", {"text": event.text})
+                else:
+                    yield _sse("reset", {"warning": event.warning})
+            yield _sse("done", answer_body(stream.answer(), stream.timings))
 
         return StreamingResponse(events(), media_type="text/event-stream")
 

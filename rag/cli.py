@@ -213,20 +213,17 @@ def _print_answer(answer: Any) -> None:
         typer.echo(f"[{n}] {_where(c)} {' '.join(c.text.split())[:200]}")
 
 
-def _stream_answer(parts: Any) -> Any:
-    """Print the text of a streamed answer as it comes; the answer at the end."""
-    sent = ""
-    for part, _ in parts:
-        if isinstance(part, str):
-            sent += part
-            typer.echo(part, nl=False)
-            continue
-        if not part.text.startswith(sent):
+def _stream_answer(stream: Any) -> Any:
+    """Print the text of an `AnswerStream` as it comes (a line `---` where it starts again); the answer at the end."""
+    from rag.answer.stream import Delta
+
+    for event in stream:
+        if isinstance(event, Delta):
+            typer.echo(event.text, nl=False)
+        else:
             typer.echo("\n---")
-            sent = ""
-        typer.echo(part.text[len(sent) :])
-        return part
-    raise RagError("the answer ended without its sources")
+    typer.echo("")
+    return stream.answer()
 
 
 Composer = Annotated[
@@ -263,14 +260,11 @@ def ask(
     if url is not None:
         from rag import remote
 
-        parts = remote.ask_stream(url, _token(settings), question, top_k)
+        stream = remote.ask_stream(url, _token(settings), question, top_k)
         if as_json:
-            *_, (answer, _) = parts
-            if isinstance(answer, str):
-                raise remote.RemoteError("the server's answer ended without its sources")
-            typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+            typer.echo(json.dumps(stream.answer().to_dict(), ensure_ascii=False, indent=2))
             return
-        _print_answer(_stream_answer(parts))
+        _print_answer(_stream_answer(stream))
         return
     pipe = _pipeline(_settings(corpus, composer=composer))
     if as_json:

@@ -189,14 +189,15 @@ class AnswerSentence:
 
 @dataclass(frozen=True)
 class Answer:
-    """A grounded answer, or an abstention with the nearest passages for reference."""
+    """A grounded answer, or an abstention with the nearest passages for reference.
+
+    The fields stand in the order of its JSON (`to_dict`, and the API's body derived from it).
+    """
 
     question: str
     text: str
     abstained: bool
     language: str
-    citations: list[Citation] = field(default_factory=list)
-    passages: list[Hit] = field(default_factory=list)
     # Probability (0-1) that the evidence answers the question, from the calibrated answerability model.
     confidence: float = 0.0
     # For an abstention: what was missing, in the question's language. Empty for an answer.
@@ -208,20 +209,9 @@ class Answer:
     # The share of the answer's sentences that cite a source (an extractive answer's all do).
     grounded: float = 1.0
     sentences: list[AnswerSentence] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
+    passages: list[Hit] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {
-            "question": self.question,
-            "text": self.text,
-            "abstained": self.abstained,
-            "language": self.language,
-            "confidence": self.confidence,
-            "reason": self.reason,
-            "composer": self.composer,
-            "warning": self.warning,
-            "grounded": self.grounded,
-            "sentences": [s.to_dict() for s in self.sentences],
-            "citations": [c.to_dict() for c in self.citations],
-            "passages": [p.to_dict() for p in self.passages],
-        }
+        return asdict(self) | {"sentences": [s.to_dict() for s in self.sentences]}

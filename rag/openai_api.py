@@ -9,7 +9,6 @@ tokens with tiktoken.
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 import uuid
@@ -20,7 +19,8 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from rag.api_models import span
+from rag.answer.stream import Delta
+from rag.api_models import citation
 from rag.conversation import Turn
 from rag.data import Answer
 from rag.errors import InputError, NotFoundError
@@ -83,6 +83,11 @@ def conversation(messages: list[ChatMessage]) -> tuple[list[Turn], str]:
     return turns, "\n".join(i for i in instructions if i.strip())
 
 
+def completion(req: ChatRequest) -> dict[str, Any]:
+    """The fields every completion (or chunk of one) of a request starts with."""
+    return {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": req.model or MODEL_NAME}
+
+
 def model_card() -> dict[str, Any]:
     """The one model this service serves, as `/v1/models` lists it."""
     return {"id": MODEL_NAME, "object": "model", "created": 0, "owned_by": "rag-bilingual"}
@@ -114,51 +119,39 @@ def openai_router(service: Service) -> APIRouter:
             raise NotFoundError(f"no model named {model!r}; this service serves {MODEL_NAME!r}")
         return model_card()
 
+    def extra(answer: Answer) -> dict[str, Any]:
+        """What rides beside OpenAI's fields: the citations, who wrote the answer and why it is not the LLM's."""
+        return {
+            "citations": [citation(c) for c in answer.citations],
+            "composer": answer.composer,
+            "warning": answer.warning,
+        }
+
     @router.post("/chat/completions")
     def chat(req: ChatRequest) -> Any:
         """OpenAI-compatible chat over the documents; citations ride in `citations`."""
         turns, instructions = conversation(req.messages)
-        parts = service().chat_stream(turns, instructions, streaming=req.stream)
-        # The first part comes after retrieval: input errors surface here, as a status, before any byte is sent.
-        first = next(parts)
-        cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-        base = {"id": cid, "created": created, "model": req.model or MODEL_NAME}
         if not req.stream:
-            *_, (answer, _) = [first, *parts]
-            if not isinstance(answer, Answer):
-                raise TypeError("the composer ended without an answer")
+            answer, _ = service().chat(turns, instructions)
             message = {"role": "assistant", "content": answer.text}
             choice = {"index": 0, "message": message, "finish_reason": "stop"}
-            return base | {
-                "object": "chat.completion",
-                "choices": [choice],
-                "usage": usage(req.messages, answer),
-                "citations": [span(c) | {"n": c.n} for c in answer.citations],
-                "composer": answer.composer,
-                "warning": answer.warning,
-            }
+            body = {"object": "chat.completion", "choices": [choice], "usage": usage(req.messages, answer)}
+            return completion(req) | body | extra(answer)
+        # Retrieval and the composer's first step run now: their errors are a status, before any byte is sent.
+        stream = service().chat_stream(turns, instructions).start()
+        chunk = completion(req) | {"object": "chat.completion.chunk"}
+
+        def data(delta: dict[str, Any], finish: str | None = None, **more: Any) -> str:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            return f"data: {json.dumps(chunk | {'choices': [choice]} | more, ensure_ascii=False)}\n\n"
 
         def chunks() -> Iterator[str]:
-            chunk = base | {"object": "chat.completion.chunk"}
-
-            def data(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-                choice = {"index": 0, "delta": delta, "finish_reason": finish}
-                return f"data: {json.dumps(chunk | {'choices': [choice]} | extra, ensure_ascii=False)}\n\n"
-
             yield data({"role": "assistant", "content": ""})
-            sent = ""
-            for part, _ in itertools.chain([first], parts):
-                if isinstance(part, str):
-                    sent += part
-                    yield data({"content": part})
-                    continue
-                # A stream cut off by a failing endpoint is followed by the answer that replaces it.
-                rest = part.text[len(sent) :] if part.text.startswith(sent) else f"\n\n⚠ {part.warning}\n\n{part.text}"
-                if rest:
-                    yield data({"content": rest})
-                citations = [span(c) | {"n": c.n} for c in part.citations]
-                extra = {"citations": citations, "composer": part.composer, "warning": part.warning}
-                yield data({}, "stop", usage=usage(req.messages, part), **extra)
+            for event in stream:
+                # The protocol has no reset: the answer that replaces a cut-off one follows it, after the warning.
+                yield data({"content": event.text if isinstance(event, Delta) else f"\n\n⚠ {event.warning}\n\n"})
+            answer = stream.answer()
+            yield data({}, "stop", usage=usage(req.messages, answer), **extra(answer))
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(chunks(), media_type="text/event-stream")

@@ -2,7 +2,7 @@
 
 Every request reads the current `State` once; a write (here, by another process, or by another replica of a
 Milvus store) commits a new generation, and the next request loads it while requests already running finish on
-the state they started with. Answers come whole (`ask`) or as they are written (`ask_stream`); a conversation's
+the state they started with. Answers come whole (`ask`) or as an `AnswerStream` (`ask_stream`); a conversation's
 last turn is first made to stand on its own (`chat_stream`, through the LLM when one is configured).
 """
 
@@ -21,6 +21,7 @@ from rag.answer.assess import Assessor
 from rag.answer.extractive import ExtractiveComposer
 from rag.answer.llm import LLMComposer
 from rag.answer.question import informativeness
+from rag.answer.stream import AnswerStream
 from rag.collection import Collection, Progress, WriteReport
 from rag.conversation import Turn, standalone_question
 from rag.data import Answer, Document, Hit
@@ -302,40 +303,47 @@ class Pipeline:
         self, question: str, top_k: int | None = None, instructions: str = ""
     ) -> tuple[Answer, dict[str, float]]:
         """`ask`, with the milliseconds spent retrieving, composing and in total."""
-        *_, (answer, timings) = self.ask_stream(question, top_k, instructions, streaming=False)
-        if not isinstance(answer, Answer):
-            raise TypeError("the composer ended without an answer")
-        return answer, timings
+        timings: dict[str, float] = {}
+        stream = AnswerStream(self._parts(timings, question, top_k, instructions, streaming=False), timings)
+        return stream.answer(), timings
 
     def ask_stream(
-        self,
-        question: str,
-        top_k: int | None = None,
-        instructions: str = "",
-        language: str | None = None,
-        streaming: bool = True,
-    ) -> Iterator[tuple[str | Answer, dict[str, float]]]:
-        """The answer's text in pieces as the composer writes it, then the `Answer`; each with the timings so far.
+        self, question: str, top_k: int | None = None, instructions: str = "", language: str | None = None
+    ) -> AnswerStream:
+        """The answer as the composer writes it (see `AnswerStream`); its `timings` fill in as it runs.
 
         `language` is the language to answer in when it is not the question's (a rewritten follow-up).
         """
+        timings: dict[str, float] = {}
+        return AnswerStream(self._parts(timings, question, top_k, instructions, language), timings)
+
+    def _parts(
+        self,
+        timings: dict[str, float],
+        question: str,
+        top_k: int | None,
+        instructions: str,
+        language: str | None = None,
+        streaming: bool = True,
+        warning: str = "",
+    ) -> Iterator[str | Answer]:
+        """The composer's parts for a question, timed into `timings`; the answer takes `warning` if it has none."""
         t0 = time.perf_counter()
         state = self.state
         retrieval = state.retriever.retrieve(self._check(question, "question"), self._top_k(top_k))
         if language is not None:
             retrieval.language = language
         t1 = time.perf_counter()
-        timings = {"retrieve": round((t1 - t0) * 1e3, 2)}
-        parts = (
-            state.composer.stream(retrieval, instructions)
-            if streaming
-            else [state.composer.compose(retrieval, instructions)]
-        )
+        timings["retrieve"] = round((t1 - t0) * 1e3, 2)
+        composer = state.composer
+        parts = composer.stream(retrieval, instructions) if streaming else [composer.compose(retrieval, instructions)]
         for part in parts:
             if isinstance(part, Answer):
                 t2 = time.perf_counter()
                 timings |= {"compose": round((t2 - t1) * 1e3, 2), "total": round((t2 - t0) * 1e3, 2)}
-            yield part, timings
+                if warning and not part.warning:
+                    part = replace(part, warning=warning)
+            yield part
 
     def standalone(self, turns: list[Turn]) -> tuple[str, str]:
         """The question a conversation's last user turn asks, standing on its own; and a warning, if any.
@@ -357,20 +365,20 @@ class Pipeline:
             return turns[-1].content, f"the LLM endpoint failed ({exc}); the follow-up was answered as written"
         return question, ""
 
-    def chat_stream(
-        self, turns: list[Turn], instructions: str = "", streaming: bool = True
-    ) -> Iterator[tuple[str | Answer, dict[str, float]]]:
+    def chat_stream(self, turns: list[Turn], instructions: str = "") -> AnswerStream:
         """`ask_stream` for a conversation: its last user turn, made to stand on its own, answered in its language."""
-        question, warning = self.standalone(turns)
-        language = detect_language(turns[-1].content)
-        for part, timings in self.ask_stream(question, None, instructions, language, streaming):
-            if isinstance(part, Answer) and warning and not part.warning:
-                part = replace(part, warning=warning)
-            yield part, timings
+        timings: dict[str, float] = {}
+        return AnswerStream(self._chat_parts(timings, turns, instructions, streaming=True), timings)
 
     def chat(self, turns: list[Turn], instructions: str = "") -> tuple[Answer, dict[str, float]]:
-        """The answer to a conversation's last user turn (see `chat_stream`)."""
-        *_, (answer, timings) = self.chat_stream(turns, instructions, streaming=False)
-        if not isinstance(answer, Answer):
-            raise TypeError("the composer ended without an answer")
-        return answer, timings
+        """The answer to a conversation's last user turn (see `chat_stream`), with its timings."""
+        timings: dict[str, float] = {}
+        stream = AnswerStream(self._chat_parts(timings, turns, instructions, streaming=False), timings)
+        return stream.answer(), timings
+
+    def _chat_parts(
+        self, timings: dict[str, float], turns: list[Turn], instructions: str, streaming: bool
+    ) -> Iterator[str | Answer]:
+        question, warning = self.standalone(turns)
+        language = detect_language(turns[-1].content)
+        yield from self._parts(timings, question, None, instructions, language, streaming, warning)

@@ -2,20 +2,25 @@
 
 One question then costs a request, not the loading of the model and the index.
 
-The same parts come back as from a local `Pipeline` (text pieces as they stream, then an `Answer`; `Hit`s), so
-the command line prints them the same way.
+The same things come back as from a local `Pipeline` (an `AnswerStream`, `Hit`s), read by the API's own models
+(`rag.api_models`), so the command line prints them the same way.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import ValidationError
 
-from rag.data import Answer, AnswerSentence, Citation, Hit
+from rag.answer.stream import AnswerStream, Reset
+from rag.api_models import answer_of, hit_of
+from rag.data import Answer, Hit
 from rag.errors import InputError, RagError
+
+T = TypeVar("T")
 
 TIMEOUT_S = 120.0
 
@@ -40,31 +45,15 @@ def _check(r: httpx.Response, url: str) -> None:
     raise RemoteError(f"{url} answered HTTP {r.status_code}: {message}")
 
 
-def answer_of(body: dict[str, Any], question: str) -> Answer:
-    """The `Answer` a /v1/ask JSON body describes."""
-    return Answer(
-        question=question,
-        text=body["answer"],
-        abstained=body["abstained"],
-        language=body["language"],
-        citations=[Citation(**c) for c in body["citations"]],
-        passages=[
-            Hit(p["doc"], p["start"], p["end"], p["text"], p["score"], -1, "", p["page"], p.get("section", ""))
-            for p in body["passages"]
-        ],
-        confidence=body["confidence"],
-        reason=body["reason"],
-        composer=body["composer"],
-        warning=body["warning"],
-        grounded=body["grounded"],
-        sentences=[AnswerSentence(s["text"], tuple(s["citations"])) for s in body["sentences"]],
-    )
+def ask_stream(url: str, token: str | None, question: str, top_k: int | None) -> AnswerStream:
+    """The answer as the server streams it, like `Pipeline.ask_stream`; its `timings` are the server's."""
+    timings: dict[str, float] = {}
+    return AnswerStream(_parts(url, token, question, top_k, timings), timings)
 
 
-def ask_stream(
-    url: str, token: str | None, question: str, top_k: int | None
-) -> Iterator[tuple[str | Answer, dict[str, float]]]:
-    """The answer's text as the server streams it, then the answer, like `Pipeline.ask_stream`."""
+def _parts(
+    url: str, token: str | None, question: str, top_k: int | None, timings: dict[str, float]
+) -> Iterator[str | Reset | Answer]:
     payload: dict[str, Any] = {"question": question, "stream": True} | ({"top_k": top_k} if top_k else {})
     try:
         with httpx.stream("POST", f"{url}/v1/ask", json=payload, headers=_headers(token), timeout=TIMEOUT_S) as r:
@@ -78,11 +67,27 @@ def ask_stream(
                 elif line.startswith("data: "):
                     data = json.loads(line[6:])
                     if event == "delta":
-                        yield data["text"], {}
+                        yield data["text"]
+                    elif event == "reset":
+                        yield Reset(data["warning"])
                     elif event == "done":
-                        yield answer_of(data, question), data["timings_ms"]
+                        timings.update(data["timings_ms"])
+                        yield _read(url, answer_of, data, question)
+                        return
     except httpx.HTTPError as exc:
         raise RemoteError(f"cannot reach the server at {url} (RAG_SERVER_URL): {exc}") from exc
+    raise RemoteError(f"the answer of the server at {url} ended without its sources; ask again")
+
+
+def _read(url: str, read: Callable[..., T], *body: Any) -> T:
+    """What a body of the server describes; RemoteError when it is not what this client's API sends."""
+    try:
+        return read(*body)
+    except ValidationError as exc:
+        raise RemoteError(
+            f"the server at {url} sent a body this client cannot read ({exc.error_count()} errors); "
+            "is it the same version of rag-bilingual?"
+        ) from exc
 
 
 def search(url: str, token: str | None, query: str, top_k: int | None) -> list[Hit]:
@@ -93,9 +98,4 @@ def search(url: str, token: str | None, query: str, top_k: int | None) -> list[H
     except httpx.HTTPError as exc:
         raise RemoteError(f"cannot reach the server at {url} (RAG_SERVER_URL): {exc}") from exc
     _check(r, url)
-    hits = r.json()["hits"]
-    # A server older than sections sends none.
-    return [
-        Hit(h["doc"], h["start"], h["end"], h["text"], h["score"], -1, "", h["page"], h.get("section", ""))
-        for h in hits
-    ]
+    return [_read(url, hit_of, h) for h in r.json()["hits"]]

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from rag import Pipeline, Settings
-from rag.data import Answer
+from rag.answer.stream import Delta
 
 from .conftest import ROOT, free_port
 
@@ -74,13 +74,14 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServ
 def test_a_real_model_answers_through_the_pipeline(llama_server: LlamaServer) -> None:
     settings = Settings(composer="llm", llm_base_url=llama_server.url, llm_model="smollm2", llm_timeout_s=120)
     pipe = Pipeline.load(settings)
-    parts = list(pipe.ask_stream("Which country was the first to sign the UN Charter?"))
-    answer = parts[-1][0]
-    assert isinstance(answer, Answer) and not answer.abstained, llama_server.state()
+    stream = pipe.ask_stream("Which country was the first to sign the UN Charter?")
+    events = list(stream)
+    answer = stream.answer()
+    assert not answer.abstained, llama_server.state()
     # The endpoint answered: either its text stood (valid markers only) or it cited nothing and was replaced.
     # A server that died mid-answer (a CPU its build does not support) shows here as a fallback: say which.
     assert answer.composer == "llm" or "cited none" in answer.warning, f"{answer.warning}\n{llama_server.state()}"
     if answer.composer == "llm":
-        assert len(parts) > 2 and "".join(p for p, _ in parts[:-1] if isinstance(p, str)) == answer.text
+        assert len(events) > 1 and "".join(e.text for e in events if isinstance(e, Delta)) == answer.text
     for c in answer.citations:
         assert pipe.documents[c.doc].text[c.start : c.end] == c.text

@@ -22,6 +22,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder as gradio_upload_folder
 
 from rag.answer.question import NAME_RUN
+from rag.answer.stream import Reset
 from rag.api_models import citation
 from rag.conversation import Turn
 from rag.data import Answer, Document
@@ -116,15 +117,17 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
         history = [*history, {"role": "user", "content": plain(message)}]
         asked = [*turns, Turn("user", message)]
         try:
-            text = ""
-            for part, _ in pipe.chat_stream(asked):
-                if isinstance(part, str):
-                    text += part
-                    yield [*history, {"role": "assistant", "content": plain(text)}], "", "", turns, answers
+            stream, text = pipe.chat_stream(asked), ""
+            for event in stream:
+                if isinstance(event, Reset):
+                    text = ""  # the answer that replaces the text so far follows
                     continue
-                done = [*history, {"role": "assistant", "content": chat_message(part)}]
-                kept = answers | {len(history): rated_answer(message, part)}
-                yield done, sources_html(pipe, part), "", [*asked, Turn("assistant", part.text)], kept
+                text += event.text
+                yield [*history, {"role": "assistant", "content": plain(text)}], "", "", turns, answers
+            answer = stream.answer()
+            done = [*history, {"role": "assistant", "content": chat_message(answer)}]
+            kept = answers | {len(history): rated_answer(message, answer)}
+            yield done, sources_html(pipe, answer), "", [*asked, Turn("assistant", answer.text)], kept
         except RagError as exc:
             yield [*history, {"role": "assistant", "content": plain(f"⚠ {exc}")}], "", "", turns, answers
         except Exception:

@@ -29,5 +29,5 @@ class Composer(Protocol):
         ...
 
     def stream(self, retrieval: Retrieval, instructions: str = "") -> Iterator[str | Answer]:
-        """The answer's text in pieces as it is written, then the `Answer` (whose text they add up to)."""
+        """The answer's text in pieces as it is written (if it is), then the `Answer`; see `rag.answer.stream`."""
         ...

@@ -8,7 +8,6 @@ The offline default: no model writes anything.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from rag.answer.assess import Assessment, Assessor
@@ -27,13 +26,6 @@ CROSS_NOTE = {
     "en": "The sources for this answer are in Chinese; they are quoted as written.",
     "zh": "以下依据来自英文文献，按原文引用。",
 }
-# A stream of a finished text: pieces that end after whitespace or Chinese punctuation.
-DELTA = re.compile(r".+?(?:\s+|[。，；！？、]|$)", re.S)
-
-
-def pieces(text: str) -> list[str]:
-    """A finished text in the pieces a stream sends it in."""
-    return DELTA.findall(text)
 
 
 class ExtractiveComposer:
@@ -58,10 +50,8 @@ class ExtractiveComposer:
         return self.render(self.assessor.assess(retrieval), retrieval)
 
     def stream(self, retrieval: Retrieval, instructions: str = "") -> Iterator[str | Answer]:
-        """The answer's text in pieces, then the answer."""
-        answer = self.compose(retrieval, instructions)
-        yield from pieces(answer.text)
-        yield answer
+        """The answer, written whole (its `AnswerStream` sends the text in pieces)."""
+        yield self.compose(retrieval, instructions)
 
     @staticmethod
     def _short_answer(a: Assessment, ordered: list[Candidate], lang: str) -> AnswerSentence | None:
@@ -85,12 +75,11 @@ class ExtractiveComposer:
                 ABSTAIN[lang],
                 True,
                 lang,
-                [],
-                retrieval.hits,
-                confidence,
-                reason,
-                self.name,
+                confidence=confidence,
+                reason=reason,
+                composer=self.name,
                 warning=warning,
+                passages=retrieval.hits,
             )
         doc_order = list(dict.fromkeys(p.sentence.doc for p in a.picked))
         ordered = sorted(a.picked, key=lambda p: (doc_order.index(p.sentence.doc), p.sentence.start))
@@ -111,11 +100,10 @@ class ExtractiveComposer:
             text,
             False,
             lang,
-            citations,
-            retrieval.hits,
-            confidence,
-            "",
-            self.name,
+            confidence=confidence,
+            composer=self.name,
             warning=warning,
             sentences=sentences,
+            citations=citations,
+            passages=retrieval.hits,
         )

@@ -20,6 +20,7 @@ from rag.answer.extractive import ExtractiveComposer
 from rag.answer.markers import MarkerRewriter, answer_sentences, grounded_share
 from rag.answer.prompt import NOT_FOUND, Source, choose_sources, messages
 from rag.answer.select import citation
+from rag.answer.stream import AnswerStream
 from rag.answer.value import checked_value, render
 from rag.data import Answer, Document
 from rag.llm import ChatModel, LLMUnavailableError, RateLimitedLog
@@ -72,10 +73,7 @@ class LLMComposer:
 
     def compose(self, retrieval: Retrieval, instructions: str = "") -> Answer:
         """The whole answer from one plain (not streamed) call."""
-        *_, last = self._run(retrieval, instructions, streaming=False)
-        if not isinstance(last, Answer):
-            raise TypeError("the composer ended without an answer")
-        return last
+        return AnswerStream(self._run(retrieval, instructions, streaming=False)).answer()
 
     def stream(self, retrieval: Retrieval, instructions: str = "") -> Iterator[str | Answer]:
         """The answer's text as the endpoint writes it (markers already checked), then the answer."""
@@ -121,7 +119,14 @@ class LLMComposer:
         confidence = a.decision.confidence
         if says_not_found(text, bool(rewriter.mapping)):
             return Answer(
-                retrieval.query, text, True, lang, [], retrieval.hits, confidence, NOT_ANSWERED[lang], self.name
+                retrieval.query,
+                text,
+                True,
+                lang,
+                confidence=confidence,
+                reason=NOT_ANSWERED[lang],
+                composer=self.name,
+                passages=retrieval.hits,
             )
         if not rewriter.mapping:
             self.failures.warning("%s", UNCITED)
@@ -135,11 +140,10 @@ class LLMComposer:
             text,
             False,
             lang,
-            citations,
-            retrieval.hits,
-            confidence,
-            "",
-            self.name,
+            confidence=confidence,
+            composer=self.name,
             grounded=grounded_share(sentences),
             sentences=sentences,
+            citations=citations,
+            passages=retrieval.hits,
         )

@@ -10,6 +10,7 @@ import pytest
 
 from rag import Pipeline, Settings
 from rag.answer.prompt import CLOSE_SOURCES, OPEN_SOURCES
+from rag.answer.stream import Delta, Reset
 from rag.data import Answer
 
 from ..conftest import FakeEmbedder, free_port
@@ -51,15 +52,15 @@ def test_a_chinese_question_gets_the_endpoints_chinese_text_with_only_valid_exac
 def test_streaming_passes_the_endpoints_tokens_on_as_they_arrive(llm_pipe: Pipeline, llm: ScriptedLLM) -> None:
     llm.replies(Reply(pieces=["丝路基金", "成立于", "2014年", "。[", "1]"], piece_delay_s=0.3))
     t0 = time.monotonic()
-    arrivals, texts, answer = [], [], None
-    for part, _ in llm_pipe.ask_stream(ZH_QUESTION):
+    arrivals, events = [], []
+    stream = llm_pipe.ask_stream(ZH_QUESTION)
+    for event in stream:
         arrivals.append(time.monotonic() - t0)
-        if isinstance(part, str):
-            texts.append(part)
-        else:
-            answer = part
-    assert isinstance(answer, Answer) and answer.composer == "llm"
-    assert "".join(texts) == answer.text == "丝路基金成立于2014年。[1]"
+        events.append(event)
+    answer = stream.answer()
+    assert answer.composer == "llm"
+    assert all(isinstance(e, Delta) for e in events)
+    assert "".join(e.text for e in events if isinstance(e, Delta)) == answer.text == "丝路基金成立于2014年。[1]"
     assert arrivals[0] < arrivals[-1] - 1.0  # the first token came long before the end
     assert llm.answering()[-1]["stream"] is True
 
@@ -101,10 +102,14 @@ def test_a_failing_endpoint_gets_the_extractive_answer_with_a_warning(
 
 def test_a_stream_cut_off_midway_is_replaced_by_the_extractive_answer(llm_pipe: Pipeline, llm: ScriptedLLM) -> None:
     llm.replies(Reply("The fund was set up in 2014 [1] and", drop_after=2))
-    *_, (answer, _) = llm_pipe.ask_stream(EN_QUESTION)
-    assert (
-        isinstance(answer, Answer) and answer.composer == "extractive" and "before the model finished" in answer.warning
-    )
+    stream = llm_pipe.ask_stream(EN_QUESTION)
+    events = list(stream)
+    answer = stream.answer()
+    assert answer.composer == "extractive" and "before the model finished" in answer.warning
+    # What the endpoint sent before it stopped is taken back, and the quotes that replace it follow whole.
+    reset = next(i for i, e in enumerate(events) if isinstance(e, Reset))
+    assert events[reset] == Reset(answer.warning) and all(isinstance(e, Delta) for e in events[:reset])
+    assert "".join(e.text for e in events[reset + 1 :] if isinstance(e, Delta)) == answer.text
 
 
 def test_a_stopped_endpoint_falls_back_and_is_logged_once_a_minute(

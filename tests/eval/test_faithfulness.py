@@ -13,7 +13,7 @@ SPAN = "In 2017, the number of overseas students in China exceeded 600 thousand 
 
 def _answer(text: str, *cited: str) -> Answer:
     cites = [Citation(n, "d.txt", 0, len(t), t, 1.0) for n, t in enumerate(cited, start=1)]
-    return Answer("q", text, False, "en", cites, [])
+    return Answer("q", text, False, "en", citations=cites)
 
 
 def test_split_claims_keeps_markers_and_decimals() -> None:
