@@ -331,7 +331,7 @@ def serve(
     from rag.api import create_app
     from rag.browser_guard import is_loopback
     from rag.errors import InputError
-    from rag.pipeline import Pipeline
+    from rag.pipeline import Pipeline, warm_up_chinese
     from rag.service import Service
 
     settings = _settings(corpus, host=host, port=port)
@@ -349,6 +349,7 @@ def serve(
         typer.echo(f"ready: answering on {url} (API docs at /docs); the UI is loading")
         web.state.late_ui.mount(web, pipe)
         typer.echo(f"UI ready at {url}")
+        warm_up_chinese()
 
     def failed(why: str) -> None:
         typer.echo(f"error: {why}", err=True)

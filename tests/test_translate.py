@@ -24,7 +24,7 @@ def test_dictionary_words_are_merged_from_jieba_pieces(d: Dictionary) -> None:
 
 def test_parsed_dictionary_is_cached(d: Dictionary, tmp_path: Path) -> None:
     first = get_dictionary(tmp_path)
-    cached = list(tmp_path.glob("cedict-*.json"))
+    cached = list(tmp_path.glob("dictionaries/cedict-*.npz"))
     assert len(cached) == 1
     get_dictionary.cache_clear()
     assert get_dictionary(tmp_path).zh_en == first.zh_en

@@ -25,7 +25,7 @@ TARGETS = (
     ("ask p50 ≤ 35 ms (seeds, single-threaded)", lambda r: r["latency"]["ask_ms"]["p50"] <= 35),
     ("≥ 40 ask/s over HTTP with 8 clients", lambda r: _http(r, "8")["throughput_rps"] >= 40),
     ("HTTP p95 ≤ 300 ms with 8 clients, zero errors", lambda r: _http(r, "8")["latency_ms"]["p95"] <= 300),
-    ("rag serve ready ≤ 4 s with a built index", lambda r: r["http"]["startup"]["ready_s"] <= 4),
+    ("rag serve ready ≤ 3 s with a built index", lambda r: r["http"]["startup"]["ready_s"] <= 3),
     ("CLI rag ask ≤ 3 s (through RAG_SERVER_URL)", lambda r: r["http"]["cli"]["warm_s"] <= 3),
     (
         f"query engine recall@10 within {RECALL_TOLERANCE} of the model's",
