@@ -57,7 +57,7 @@ def test_an_english_spelling_of_a_chinese_byline_counts_as_mentioned_by_the_name
 
 
 def test_byline_names_are_read_from_short_lines_of_chinese_names_only() -> None:
-    d = Dictionary({"引言": ["introduction"]})
+    d = Dictionary({"引言": ["introduction"]}, {"introduction": ["引言"]})
     names = byline_names(
         ["多边主义挑战与中国应对之策\n苗 绿\n", "袁正清、李志永\n内容提要：2020年新冠肺炎疫情在全球范围内持续蔓延"], d
     )
