@@ -160,6 +160,14 @@ class Settings(BaseSettings):
     # cannot pair, hence the room.
     max_html_elements: int = Field(default=200_000, ge=100)
     max_html_depth: int = Field(default=512, ge=16)
+    # A workbook's rows (per sheet) and cells (in all), counted as they are read, empty ones included: reading an
+    # empty row costs the same, and a sparse sheet can reach row 1,048,576 in a few bytes. A million cells with
+    # their headers made 14 million characters, about what a PDF at its 5,000-page limit holds, read in 9-20 s
+    # here (2 shared cores).
+    max_sheet_rows: int = Field(default=100_000, ge=1)
+    max_sheet_cells: int = Field(default=1_000_000, ge=1)
+    # E-mails attached to e-mails (a forwarded message, and the message it forwards, ...) read inside each other.
+    max_attachment_depth: int = Field(default=3, ge=0)
     # OCR (Tesseract) of scanned PDF pages and of images: its languages ("+"-joined, as `tesseract -l` takes
     # them), the resolution a PDF page is rendered at for it, and the text layer below which a page with an
     # image on it counts as a scan (a scanner's layer is often a page number or a stamp).
@@ -320,7 +328,8 @@ RUNTIME_FIELDS = frozenset(
     llm_timeout_s llm_max_tokens llm_temperature llm_sources llm_context_chars llm_answer_sentences
     llm_warning_interval_s history_turns faithfulness_threshold faithfulness_cross_threshold max_question_chars
     max_file_bytes max_upload_bytes parse_memory_bytes parse_timeout_s max_inflated_bytes max_html_elements
-    max_html_depth ocr_languages ocr_dpi ocr_page_min_chars ocr_min_block_confidence max_image_pixels page_scale
+    max_html_depth max_sheet_rows max_sheet_cells max_attachment_depth
+    ocr_languages ocr_dpi ocr_page_min_chars ocr_min_block_confidence max_image_pixels page_scale
     page_max_side_px page_cache_pages feedback_max_comment_chars feedback_max_answer_chars feedback_max_citations
     min_free_bytes
     storage_retry_after_s host port max_body_bytes max_in_flight max_queue queue_timeout_s api_token

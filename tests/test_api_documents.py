@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import unicodedata
 from collections.abc import Iterator
 from urllib.parse import quote
 
+import pptx
 import pytest
 import schemathesis
 from fastapi import FastAPI
@@ -107,6 +109,27 @@ def test_pdf_docx_and_html_uploads_serve_their_extracted_text_with_pages(client:
     assert "proposed by China in 2013" in html_text and "About us" not in html_text and "<p>" not in html_text
 
 
+def test_an_uploaded_deck_is_searchable_and_its_citations_name_the_slide_as_page(client: TestClient) -> None:
+    deck = pptx.Presentation()
+    for title, body in [
+        ("Ports", "The first slide is about ports."),
+        ("Rail", "The corridor carried 12 million tonnes."),
+    ]:
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = title
+        slide.placeholders[1].text_frame.text = body
+    slide.notes_slide.notes_text_frame.text = "The tonnage was measured in 2019."
+    buf = io.BytesIO()
+    deck.save(buf)
+    assert upload(client, "freight.pptx", buf.getvalue()).status_code == 201  # type: ignore[attr-defined]
+    answer = client.post("/v1/ask", json={"question": "How many tonnes did the corridor carry in 2019?"}).json()
+    # The slide's body and its speaker notes, both on slide 2 under its title.
+    assert {(c["doc"], c["page"], c["section"]) for c in answer["citations"]} == {("freight.pptx", 2, "Rail")}, answer
+    assert any("measured in 2019" in c["text"] for c in answer["citations"]), answer
+    listing = {d["name"]: d for d in client.get("/v1/documents").json()}
+    assert listing["freight.pptx"]["pages"] == 2 and listing["freight.pptx"]["format"] == "pptx"
+
+
 def test_a_gbk_text_upload_is_decoded(client: TestClient) -> None:
     text = "丝路基金于二〇一四年设立，规模为四百亿美元，主要投资于基础设施、资源开发和产业合作等领域。" * 3
     assert upload(client, "gbk.txt", text.encode("gbk")).json()["language"] == "zh"  # type: ignore[attr-defined]
@@ -116,7 +139,7 @@ def test_a_gbk_text_upload_is_decoded(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("name", "data", "status", "message"),
     [
-        ("sheet.xlsx", b"PK\x03\x04", 415, "supported: .docx"),
+        ("sheet.xls", b"\xd0\xcf\x11\xe0", 415, "save it as .xlsx"),
         ("locked.pdf", encrypt(make_pdf([["Secret."]]), "pw"), 422, "is encrypted"),
         ("scan.pdf", make_pdf([[]]), 422, "no text layer"),
         ("broken.docx", b"PK not a zip", 422, "broken.docx"),

@@ -83,13 +83,13 @@ def test_index_add_documents_and_remove(tmp_path: Path) -> None:
     corpus.mkdir()
     (corpus / "fund.txt").write_text("The Silk Road Fund was set up in 2014 with 40 billion US dollars.", "utf-8")
     (corpus / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
-    (corpus / "sheet.xlsx").write_bytes(b"PK")
+    (corpus / "sheet.xls").write_bytes(b"PK")
     env = fake_env(corpus, tmp_path / "index")
 
     done = rag("index", env=env)
     assert done.returncode == 0, done.stderr
     assert "added  fund.txt" in done.stdout and "1 added" in done.stdout
-    assert "skipped  broken.pdf" in done.stderr and "skipped  sheet.xlsx: unsupported type .xlsx" in done.stderr
+    assert "skipped  broken.pdf" in done.stderr and "skipped  sheet.xls: unsupported type .xls" in done.stderr
     assert "no index" not in (done.stdout + done.stderr).lower()  # the start-up messages are true
 
     extra = tmp_path / "bank.md"

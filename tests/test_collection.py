@@ -92,7 +92,7 @@ def test_add_replace_and_delete_touch_only_their_document(fake_pipe: Pipeline) -
 def test_bad_uploads_leave_the_collection_unchanged(fake_pipe: Pipeline) -> None:
     before = (state_of(fake_pipe), fake_pipe.stored.generation)
     with pytest.raises(UnsupportedFormatError, match=r"supported: .*\.pdf"):
-        fake_pipe.add_document(b"a,b\n1,2", "table.xlsx")
+        fake_pipe.add_document(b"a,b\n1,2", "table.xls")
     with pytest.raises(UnreadableDocumentError):
         fake_pipe.add_document(b"%PDF-1.7 not really", "broken.pdf")
     with pytest.raises(UnreadableDocumentError):
@@ -121,22 +121,22 @@ def test_sync_adds_replaces_and_deletes_what_changed_and_keeps_uploads(
     (folder / "rail.txt").write_text(RAIL, "utf-8")
     (folder / "en.txt").write_text("The Silk Road Fund was set up in 2014 with 40 billion dollars.", "utf-8")
     (folder / "zh.md").unlink()
-    (folder / "sheet.xlsx").write_bytes(b"PK")
+    (folder / "sheet.xls").write_bytes(b"PK")
     (folder / "scan.pdf").write_bytes(b"%PDF-1.4 garbage")
     en_before = {c.id for c in fake_pipe.stored.chunks if c.doc == "en.txt"}
     aiib_before = {c.id for c in fake_pipe.stored.chunks if c.doc == "aiib.txt"}
 
     report = fake_pipe.collection.sync(folder)
     assert report.added == ["rail.txt"] and report.replaced == ["en.txt"] and report.removed == ["zh.md"]
-    assert sorted(name for name, _ in report.skipped) == ["scan.pdf", "sheet.xlsx"]
-    assert "skipped" in caplog.text and "scan.pdf" in caplog.text and "sheet.xlsx" in caplog.text
+    assert sorted(name for name, _ in report.skipped) == ["scan.pdf", "sheet.xls"]
+    assert "skipped" in caplog.text and "scan.pdf" in caplog.text and "sheet.xls" in caplog.text
     snap = fake_pipe.stored
     assert sorted(snap.infos) == ["aiib.txt", "en.txt", "rail.txt"]
     assert {c.id for c in snap.chunks if c.doc == "aiib.txt"} == aiib_before
     assert not en_before & {c.id for c in snap.chunks if c.doc == "en.txt"}
     again = fake_pipe.collection.sync(folder)
     assert not again.changed  # nothing left to do; the unreadable file is named again, not read again
-    assert sorted(name for name, _ in again.skipped) == ["scan.pdf", "sheet.xlsx"]
+    assert sorted(name for name, _ in again.skipped) == ["scan.pdf", "sheet.xls"]
     assert fake_pipe.collection.folder_changes(folder).summary() == "0 new, 0 changed, 0 gone"
 
 

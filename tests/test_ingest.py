@@ -92,10 +92,10 @@ Europe and Africa through infrastructure, trade and investment.</p>
 def test_format_of_and_unsupported_suffix() -> None:
     assert format_of("A.PDF") == "pdf" and format_of("x.htm") == "html" and format_of("notes.markdown") == "markdown"
     with pytest.raises(UnsupportedFormatError) as err:
-        format_of("report.xlsx")
+        format_of("report.xls")
     assert str(err.value) == (
-        "report.xlsx: unsupported type .xlsx; supported: .docx, .htm, .html, .jpeg, .jpg, .markdown, .md, .pdf, "
-        ".png, .text, .txt"
+        "report.xls: unsupported type .xls; supported: .docx, .eml, .epub, .htm, .html, .jpeg, .jpg, .markdown, .md, "
+        ".pdf, .png, .pptx, .text, .txt, .xlsx; save it as .xlsx and upload that"
     )
     with pytest.raises(UnsupportedFormatError, match="no suffix"):
         read_bytes(b"text", "README")
