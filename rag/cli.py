@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from rag.errors import RagError
+from rag.sections import page_label
 from rag.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Bilingual question answering over your documents.")
@@ -189,7 +190,7 @@ def documents(as_json: AsJson = False) -> None:
 
 
 def _where(item: Any) -> str:
-    page = f" p. {item.page}" if item.page else ""
+    page = f" {page_label(item.doc, item.page)}" if item.page else ""
     section = f" — {item.section}" if item.section else ""
     return f"{item.doc}{page}{section} [{item.start}:{item.end}]"
 

@@ -13,6 +13,9 @@ import json
 from collections.abc import Sequence
 from typing import NamedTuple
 
+# Files whose pages are slides (the PowerPoint reader makes a page of each).
+SLIDE_SUFFIXES = (".pptx",)
+
 # Between the titles of a section path: "Guide › 7. Basics › 7.12 How do I put a package on hold?".
 PATH_SEPARATOR = " › "
 
@@ -62,3 +65,8 @@ class Sections:
         """The path of the headings covering `offset`; "" before the first heading or without an outline."""
         i = bisect.bisect_right(self._starts, offset) - 1
         return self._paths[i] if i >= 0 else ""
+
+
+def page_label(doc: str, page: int) -> str:
+    """How a reader names a page of the document: a deck's pages are its slides."""
+    return f"slide {page}" if doc.lower().endswith(SLIDE_SUFFIXES) else f"p. {page}"

@@ -15,7 +15,7 @@ from rag.api import create_app
 from rag.catalog import Catalog
 from rag.cli import _where
 from rag.ingest import read_bytes
-from rag.sections import Heading, Sections, outline_from_json, outline_to_json
+from rag.sections import Heading, Sections, outline_from_json, outline_to_json, page_label
 from ui.render import place
 
 from .conftest import FakeEmbedder
@@ -187,3 +187,8 @@ def test_the_cli_and_the_ui_name_the_section() -> None:
     bare = SimpleNamespace(doc="a.pdf", page=2, start=0, end=1, section="")
     assert _where(bare) == "a.pdf p. 2 [0:1]"
     assert place(bare) == "a.pdf, p. 2"
+
+
+def test_a_decks_pages_are_named_slides() -> None:
+    assert page_label("deck.PPTX", 3) == "slide 3"
+    assert page_label("paper.pdf", 3) == "p. 3"

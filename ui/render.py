@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from rag.data import Answer, Document, Hit
 from rag.pipeline import Pipeline
+from rag.sections import page_label
 
 CONTEXT_CHARS = 300
 VIEW_PATH = "/view"
@@ -68,7 +69,7 @@ def highlight(doc: Document, start: int, end: int) -> str:
 
 def place(item: Hit | Any) -> str:
     """Where a span is, as a reader says it: the document, its page when it has pages, and its section path."""
-    where = f"{item.doc}, p. {item.page}" if item.page else item.doc
+    where = f"{item.doc}, {page_label(item.doc, item.page)}" if item.page else item.doc
     return f"{where} — {item.section}" if item.section else where
 
 
