@@ -147,10 +147,9 @@ def byline_names(heads: list[str], dictionary: Dictionary) -> dict[str, set[str]
     out: dict[str, set[str]] = {}
     for head in heads:
         for line in head.splitlines():
-            for part in BYLINE_SPLIT.split(line.strip()):
-                if not BYLINE_NAME.match(part.strip()):
+            for form in (part.strip() for part in BYLINE_SPLIT.split(line.strip())):
+                if not BYLINE_NAME.match(form):
                     continue
-                form = part.strip()
                 for spelled in dictionary.spelling(form.replace(" ", ""), "nr"):
                     out.setdefault(spelled, set()).update({form, form.replace(" ", "")})
     return out
