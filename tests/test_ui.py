@@ -76,6 +76,18 @@ def test_example_questions_come_from_the_loaded_documents(fake_pipe: Pipeline) -
     assert corpus_examples(given) == ["Who?"]
 
 
+def test_the_ui_queue_polls_at_the_configured_intervals(fake_pipe: Pipeline) -> None:
+    import gradio as gr
+
+    with gr.Blocks() as plain_demo:
+        gr.Markdown("x")
+    # The attributes `slow_polling` sets must be Gradio's own: setting missing ones would change nothing.
+    assert plain_demo._queue.sleep_when_free < 0.02 and plain_demo._queue.progress_update_sleep_when_free < 0.2
+    settings = fake_pipe.settings.model_copy(update={"ui_queue_poll_s": 0.05, "ui_progress_poll_s": 0.5})
+    demo = build_ui(fake_pipe.derived(settings=settings))
+    assert (demo._queue.sleep_when_free, demo._queue.progress_update_sleep_when_free) == (0.05, 0.5)
+
+
 @contextmanager
 def chromium() -> Iterator[Any]:
     from selenium import webdriver

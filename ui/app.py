@@ -262,4 +262,16 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
             upload.click(add, files, [shown, table, chosen]).then(names, None, correct)
             remove.click(delete, chosen, [shown, table, chosen]).then(names, None, correct)
             demo.load(lambda: (documents_table(pipe), names(), names()), None, [table, chosen, correct])
+    slow_polling(demo, pipe.settings.ui_queue_poll_s, pipe.settings.ui_progress_poll_s)
     return demo
+
+
+def slow_polling(demo: gr.Blocks, events_s: float, progress_s: float) -> None:
+    """Make Gradio's queue look for events and progress every `events_s` and `progress_s` seconds.
+
+    Gradio has no option for these intervals, so its queue's attributes are set; a test checks that they
+    still exist, since setting a missing one would do nothing.
+    """
+    queue = demo._queue
+    queue.sleep_when_free = events_s
+    queue.progress_update_sleep_when_free = progress_s
