@@ -2,7 +2,7 @@
 
     python eval/html_readers.py PAGE.html [PAGE.html ...]
 
-For each page, the elements of its body once chrome is dropped (as `rag.html_text` drops it: scripts, styles,
+For each page, the elements of its body once chrome is dropped (as `rag.ingest.html_text` drops it: scripts, styles,
 navigation, the site's header and footer) are the reference: headings, definition terms and descriptions, list
 items, table cells, code blocks (by line) and the body's words. An element counts as kept when its text, with
 whitespace and Markdown marks (* _ ` \\ # |) taken out on both sides, occurs in the reader's output; words count
@@ -21,12 +21,12 @@ from pathlib import Path
 from bs4 import BeautifulSoup
 
 from rag import ingest
-from rag.html_text import drop_chrome
+from rag.ingest.html_text import drop_chrome
 
 MARKUP = re.compile(r"\*\*|`|^#+ |\\[-*_.#`]|^ *[*+-] ", re.M)
 MARKS = re.compile(r"[*_`\\#|\s]+")
 WORD = re.compile(r"[\u3400-\u9fff]|[^\W_]+")
-OURS = "dom walk (rag.html_text)"
+OURS = "dom walk (rag.ingest.html_text)"
 HEADING_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6"]
 
 

@@ -4,7 +4,7 @@
 
 Each page (tests/scans.py: an English and a Chinese paragraph, printed at 300 dpi, tilted, blurred and speckled)
 is saved as an image-only PDF, rendered back by pdfium at 300 dpi as the reader does, and read by each engine:
-Tesseract (the `tesseract` program, as `rag.ocr` runs it) with each language setting, and RapidOCR
+Tesseract (the `tesseract` program, as `rag.ingest.ocr` runs it) with each language setting, and RapidOCR
 (`rapidocr-onnxruntime`, PP-OCRv4 models in its wheel) when it is importable. Accuracy is 1 - edit distance /
 length, with runs of whitespace as one space and none beside Chinese characters.
 """
@@ -19,7 +19,7 @@ import numpy as np
 import pypdfium2 as pdfium
 from PIL import Image
 
-from rag import ocr
+from rag.ingest import ocr
 from rag.settings import Settings
 from tests.scans import CHINESE, ENGLISH, char_accuracy, image_pdf, render
 

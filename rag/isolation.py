@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from rag.errors import RagError, TooLargeError, UnreadableDocumentError
-from rag.ingest import Extracted, format_of, read_bytes
+from rag.ingest import READER_MODULES, Extracted, format_of, read_bytes
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["rag.ingest", "rag.page_image"])
+_CONTEXT.set_forkserver_preload([*READER_MODULES, "rag.page_image"])
 _STARTING = threading.Lock()
 
 

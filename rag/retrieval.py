@@ -18,9 +18,9 @@ from functools import cache
 import numpy as np
 
 from rag.centring import centre
-from rag.chunking import sentences_of_chunks
 from rag.data import Hit
 from rag.embedding import Embedder
+from rag.ingest.chunking import sentences_of_chunks
 from rag.lexical import LexicalIndex, tokenize
 from rag.settings import Settings
 from rag.snapshot import Snapshot

@@ -174,7 +174,7 @@ class Settings(BaseSettings):
     ocr_languages: str = Field(default="eng+chi_sim", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$")
     ocr_dpi: int = Field(default=300, ge=72, le=600)
     ocr_page_min_chars: int = Field(default=20, ge=0)
-    # A block of words Tesseract reads with a lower mean confidence (0-1) is noise, not text (see rag.ocr).
+    # A block of words Tesseract reads with a lower mean confidence (0-1) is noise, not text (see rag.ingest.ocr).
     ocr_min_block_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     # Pixels an image (an upload, or a PDF page rendered for OCR) may have: Pillow refuses a larger one before
     # decoding it (a decompression bomb). 100 MP is a letter page at 1,000 dpi; decoded, 100 MB in grayscale.

@@ -1,6 +1,6 @@
 """Language and text in one place: CJK ranges, language detection, the sentence splitter, display form.
 
-Sentences are found in cleaned text (see `rag.corpus`, which has already joined hard-wrapped lines), so a
+Sentences are found in cleaned text (see `rag.ingest.clean`, which has already joined hard-wrapped lines), so a
 line break that is left is a real break: a heading, a list item, a line of a table or of code. Every sentence
 keeps exact offsets, so a citation can point at the file as it is on disk.
 """

@@ -8,7 +8,7 @@ import textwrap
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from rag.ocr import CJK_SPACE
+from rag.ingest.ocr import CJK_SPACE
 
 # Our own prose, not taken from any document the evaluation scores.
 ENGLISH = (

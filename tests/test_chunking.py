@@ -6,9 +6,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.chunking import chunk_document, document_sentences, make_splitter, sentences_of_chunks
-from rag.corpus import clean_text
 from rag.data import Document
+from rag.ingest.chunking import chunk_document, document_sentences, make_splitter, sentences_of_chunks
+from rag.ingest.clean import clean_text
 from rag.offline import get_encoding
 
 WORDS = st.sampled_from(

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from rag.checksum import sha256_bytes
 from rag.collection.prepare import make_document
-from rag.corpus import clean_text
 from rag.data import Document
 from rag.ingest import read_path
+from rag.ingest.clean import clean_text
 from rag.text import detect_language
 
 TEXT = st.text(alphabet=st.sampled_from(list("ab cÿŷ\n\t多边主义。，Ａ1ӱỹ")), max_size=80)

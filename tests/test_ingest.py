@@ -12,9 +12,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
-from rag import ingest
 from rag.errors import TooLargeError, UnreadableDocumentError, UnsupportedFormatError
-from rag.ingest import Extracted, format_of, page_of, read_bytes, read_path
+from rag.ingest import Extracted, format_of, page_of, pdf, read_bytes, read_path
 from rag.sections import Heading
 from rag.settings import Settings
 
@@ -179,7 +178,7 @@ def test_pdfium_reads_what_pypdf_cannot(monkeypatch: pytest.MonkeyPatch) -> None
     def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("/Root")
 
-    monkeypatch.setattr(ingest, "PdfReader", broken)
+    monkeypatch.setattr(pdf, "PdfReader", broken)
     result = read_bytes(make_pdf([["First page."], ["Second page."]]), "odd.pdf")
     assert result == Extracted("First page.\n\nSecond page.", "pdf", (0, 13))
     with pytest.raises(UnreadableDocumentError, match="is encrypted"):
@@ -221,7 +220,7 @@ def test_a_pdf_that_inflates_past_pypdfs_limits_is_refused_not_handed_to_pdfium(
 
 
 def test_a_pdf_with_too_many_pages_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ingest, "MAX_PDF_PAGES", 2)
+    monkeypatch.setattr(pdf, "MAX_PDF_PAGES", 2)
     with pytest.raises(UnreadableDocumentError, match=r"long\.pdf has 3 pages; the limit is 2"):
         read_bytes(make_pdf([["one"], ["two"], ["three"]]), "long.pdf")
 

@@ -12,10 +12,10 @@ from PIL import Image
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
-from rag import Pipeline, ocr
+from rag import Pipeline
 from rag.api import create_app
 from rag.errors import TooLargeError, UnreadableDocumentError
-from rag.ingest import page_of, read_bytes
+from rag.ingest import ocr, page_of, read_bytes
 from rag.isolation import read_isolated
 from rag.settings import Settings
 from tests.conftest import FakeEmbedder

@@ -8,8 +8,7 @@ import docx
 import pytest
 from reportlab.pdfgen import canvas
 
-from rag import ingest
-from rag.ingest import read_bytes
+from rag.ingest import pdf, read_bytes
 from rag.settings import Settings
 
 MANUAL = """<!DOCTYPE html><html><head><title>Packaging manual</title><style>p { margin: 0 }</style></head><body>
@@ -191,8 +190,8 @@ def test_pdf_words_hyphenated_across_lines_are_rejoined() -> None:
 def test_pdf_page_reader_is_chosen_by_quality(monkeypatch: pytest.MonkeyPatch) -> None:
     good = "After you release a package, you will soon need to update it."
     run_together = good.replace(" ", "")
-    monkeypatch.setattr(ingest, "_pypdf_pages", lambda data, name: [run_together, good, "b'' 描 b''b'' 述"])
-    monkeypatch.setattr(ingest, "_pdfium_pages", lambda data, name: [good, good.replace("need", "ned"), "描述"])
+    monkeypatch.setattr(pdf, "_pypdf_pages", lambda data, name: [run_together, good, "b'' 描 b''b'' 述"])
+    monkeypatch.setattr(pdf, "_pdfium_pages", lambda data, name: [good, good.replace("need", "ned"), "描述"])
     text = read_bytes(make_pdf_with_pages([["x"], ["x"], ["x"]]), "mixed.pdf").text
     assert text == f"{good}\n\n{good}\n\n描述"
 

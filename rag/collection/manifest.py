@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rag.chunking import SENTENCE_VERSION
-from rag.corpus import CLEANING_VERSION
 from rag.embedding import Embedder
 from rag.ingest import READER_VERSION
+from rag.ingest.chunking import SENTENCE_VERSION
+from rag.ingest.clean import CLEANING_VERSION
 from rag.settings import MANIFEST_FIELDS, Settings
 
 FORMAT = 3

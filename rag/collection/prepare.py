@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from rag.checksum import sha256_bytes
-from rag.chunking import chunk_document, document_sentences, make_splitter
-from rag.corpus import clean_text
 from rag.data import Document
 from rag.embedding import Embedder, embed_passages, vector_cache
 from rag.errors import CorpusError, RagError, UnreadableDocumentError
 from rag.ingest import Extracted
+from rag.ingest.chunking import chunk_document, document_sentences, make_splitter
+from rag.ingest.clean import clean_text
 from rag.isolation import read_isolated
 from rag.lexical import tokenize
 from rag.names import check_name

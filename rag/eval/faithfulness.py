@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.answer.value import restated
-from rag.corpus import clean_text
 from rag.data import Answer
+from rag.ingest.clean import clean_text
 from rag.text import detect_language
 
 MARKERS = re.compile(r"((?:\s*\[\d+\])+)")

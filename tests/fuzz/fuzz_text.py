@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 with atheris.instrument_imports(include=["rag"]):
-    from rag.chunking import chunk_document, document_sentences, make_splitter
-    from rag.corpus import clean_text
     from rag.data import Document
+    from rag.ingest.chunking import chunk_document, document_sentences, make_splitter
+    from rag.ingest.clean import clean_text
     from rag.offline import force_offline, install_tiktoken_encodings
 
 CACHE = Path(tempfile.mkdtemp(prefix="rag-fuzz-")) / "tiktoken"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rag.chunking import stable_hash
 from rag.errors import IndexCorruptError
+from rag.ingest.chunking import stable_hash
 from rag.settings import Settings
 from rag.store import TABLES
 from rag.store.milvus.client import Milvus

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from rag.chunking import stable_hash
 from rag.data import Chunk, Sentence
 from rag.errors import IndexCorruptError
+from rag.ingest.chunking import stable_hash
 from rag.sections import Heading, Sections
 from rag.store import TABLES
 from rag.store.milvus.client import BATCH, UNUSED, Milvus, parts

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from rag.errors import UnreadableDocumentError
-from rag.pdf_text import rejoin_hyphens
+from rag.ingest.pdf_text import rejoin_hyphens
 from rag.settings import Settings
 from rag.text import CJK_RANGES
 
