@@ -26,7 +26,7 @@ HTML_FLAT = frozenset(
 
 
 def read_html(data: bytes, name: str, settings: Settings) -> Extracted:
-    """A web page's text: every block of its body in reading order, chrome dropped (see `rag.html_text`)."""
+    """A web page's text: every block of its body in reading order, chrome dropped (see `rag.ingest.html_text`)."""
     markup = decode_html(data, name)
     check_html_shape(markup, name, settings)
     text, outline = joined(page_blocks(BeautifulSoup(markup, "html.parser")))
