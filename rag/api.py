@@ -284,13 +284,18 @@ def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
         return doc
 
     @app.get(VIEW_PATH + "/{name}", response_class=HTMLResponse, include_in_schema=False)
-    def view(name: str, start: int = Query(0, ge=0), end: int = Query(0, ge=0), text: bool = False) -> Any:
-        """What the UI's source links open: a PDF's cited page (unless `text`), else the text with the span marked."""
+    def view(
+        name: str, start: int = Query(0, ge=0), end: int = Query(0, ge=0), text: bool = False, whole: bool = False
+    ) -> Any:
+        """What the UI's source links open: a PDF's cited page (unless `text`), else the span in its section.
+
+        With `whole`, the span is marked in the whole text.
+        """
         doc = viewed(name)
         if not text and page_images.viewable(doc):
             page = page_of(doc.pages, min(start, len(doc.text)))
             return RedirectResponse(f"{page_path(doc.name, page or 1)}?start={start}&end={end}", status_code=303)
-        return HTMLResponse(document_page(doc, start, end))
+        return HTMLResponse(document_page(doc, start, end, whole))
 
     # Before the viewer's route, whose `{page}` would take "3.png" and refuse it as no number.
     @app.get(VIEW_PATH + "/{name}/page/{page}.png", response_class=Response, include_in_schema=False)

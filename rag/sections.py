@@ -49,22 +49,35 @@ def outline_from_json(stored: str) -> Outline:
 class Sections:
     """The section path of each offset of a text, from its outline (headings in order of their starts)."""
 
-    __slots__ = ("_paths", "_starts")
+    __slots__ = ("_ends", "_paths", "_starts")
 
     def __init__(self, outline: Sequence[Heading]) -> None:
         self._starts = [h.start for h in outline]
         self._paths: list[str] = []
-        open_headings: list[Heading] = []
-        for heading in outline:
-            while open_headings and open_headings[-1].level >= heading.level:
-                open_headings.pop()
-            open_headings.append(heading)
-            self._paths.append(PATH_SEPARATOR.join(h.title for h in open_headings))
+        # Where each heading's section ends: at the next heading of the same or a higher level (None: the end).
+        self._ends: list[int | None] = [None] * len(outline)
+        open_headings: list[tuple[int, Heading]] = []
+        for i, heading in enumerate(outline):
+            while open_headings and open_headings[-1][1].level >= heading.level:
+                self._ends[open_headings.pop()[0]] = heading.start
+            open_headings.append((i, heading))
+            self._paths.append(PATH_SEPARATOR.join(h.title for _, h in open_headings))
 
     def at(self, offset: int) -> str:
         """The path of the headings covering `offset`; "" before the first heading or without an outline."""
         i = bisect.bisect_right(self._starts, offset) - 1
         return self._paths[i] if i >= 0 else ""
+
+    def around(self, offset: int, length: int) -> tuple[int, int]:
+        """The innermost section covering `offset`, as [start, end) of a text `length` long.
+
+        Before the first heading it is the text up to that heading; without an outline, the whole text.
+        """
+        i = bisect.bisect_right(self._starts, offset) - 1
+        if i < 0:
+            return 0, self._starts[0] if self._starts else length
+        end = self._ends[i]
+        return self._starts[i], length if end is None else end
 
 
 def page_label(doc: str, page: int) -> str:

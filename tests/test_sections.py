@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import sqlite3
 from types import SimpleNamespace
@@ -125,6 +126,32 @@ def test_a_section_path_closes_headings_of_the_same_or_a_deeper_level() -> None:
     assert [sections.at(i) for i in (0, 5, 15, 25, 35, 45)] == ["A", "A", "A › B", "A › B › C", "A › D", "E"]
     assert Sections((Heading(2, "late", 50),)).at(10) == ""
     assert outline_from_json(outline_to_json(outline)) == outline
+
+
+def test_a_section_spans_its_subsections_up_to_the_next_heading_of_its_level() -> None:
+    outline = (Heading(1, "A", 0), Heading(2, "B", 10), Heading(3, "C", 20), Heading(2, "D", 30), Heading(1, "E", 40))
+    sections = Sections(outline)
+    assert [sections.around(i, 50) for i in (5, 15, 25, 35, 45)] == [(0, 40), (10, 30), (20, 30), (30, 40), (40, 50)]
+    assert Sections((Heading(2, "late", 50),)).around(10, 80) == (0, 50)
+    assert Sections(()).around(10, 80) == (0, 80)
+
+
+def test_a_citation_opens_its_section_under_its_path_with_the_span_lit(fake_pipe: Pipeline) -> None:
+    fake_pipe.add_document(FAQ_HTML.encode(), "faq.html")
+    text = fake_pipe.documents["faq.html"].text
+    start = text.index("Run apt-mark")
+    end = text.index(" at its version") + len(" at its version")
+    with TestClient(create_app(fake_pipe, with_ui=False)) as client:
+        page = client.get(f"/view/faq.html?start={start}&end={end}").text
+        whole = client.get(f"/view/faq.html?start={start}&end={end}&text=1&whole=1").text
+    assert f'<span id="section">{html.escape(HOLD)}</span>' in page
+    assert f'<mark id="cite">{text[start:end]}</mark>' in page
+    assert "<strong>7.12 How do I put a package on hold?</strong>" in page
+    # Only the section: not its neighbour 7.11, nor the next chapter.
+    assert "virtual package" not in page and "Upgrades come" not in page
+    assert 'id="whole" href="/view/faq.html?start=' in page
+    assert f'<mark id="cite">{text[start:end]}</mark>' in whole and "virtual package" in whole
+    assert 'id="section"' not in whole
 
 
 def test_a_citation_under_7_12_names_its_section_and_stays_exact(fake_pipe: Pipeline) -> None:

@@ -188,6 +188,34 @@ def test_browser_uploads_asks_follows_a_source_and_deletes(fake_pipe: Pipeline, 
 
 
 @pytest.mark.e2e
+def test_browser_follows_a_citation_to_its_section_with_the_path_shown(fake_pipe: Pipeline) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from .test_sections import FAQ_HTML, HOLD, QUESTION
+
+    fake_pipe.add_document(FAQ_HTML.encode(), "faq.html")
+    with serving(create_app(fake_pipe)) as url, chromium() as browser:
+        wait = WebDriverWait(browser, WAIT_S)
+        browser.get(url)
+        box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "#question textarea")))
+        box.send_keys(QUESTION)
+        browser.find_element(By.CSS_SELECTOR, "#ask").click()
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#chat a[href*='/view/faq.html?']")))
+        assert HOLD in browser.find_element(By.CSS_SELECTOR, "#chat").text  # the citation names its section
+        browser.get(browser.find_element(By.CSS_SELECTOR, "#chat a[href*='/view/faq.html?']").get_attribute("href"))
+        assert browser.find_element(By.CSS_SELECTOR, "#section").text == HOLD
+        cited = browser.find_element(By.CSS_SELECTOR, "mark#cite").text
+        shown = browser.find_element(By.TAG_NAME, "body").text
+        # The section alone (the cited sentence is its heading or the answer under it), not its neighbour 7.11.
+        assert cited and "apt-mark" in shown and "virtual package" not in shown
+        browser.find_element(By.CSS_SELECTOR, "#whole").click()
+        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "virtual package"))
+        assert browser.find_element(By.CSS_SELECTOR, "mark#cite").text == cited
+
+
+@pytest.mark.e2e
 def test_a_thumbs_down_in_the_browser_reaches_the_feedback_export(fake_pipe: Pipeline) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec

@@ -27,6 +27,8 @@ LABELS = {
         "none": "No passages.",
         "confidence": "Confidence that the sources answer the question",
         "unsupported": "{n} of this answer's {total} sentences cite no source: they are not backed by the documents.",
+        "whole": "Whole document",
+        "before headings": "Before the first heading",
     },
     "zh": {
         "sources": "来源",
@@ -34,6 +36,8 @@ LABELS = {
         "none": "没有段落。",
         "confidence": "来源回答了这个问题的置信度",
         "unsupported": "这个回答的 {total} 句中有 {n} 句没有标注来源，文档不能证实它们。",
+        "whole": "整篇文档",
+        "before headings": "第一个标题之前",
     },
 }
 
@@ -141,14 +145,47 @@ def chat_message(answer: Answer) -> str:
     return f"{text}\n\n**{title}**\n" + "\n".join(lines)
 
 
-def document_page(doc: Document, start: int, end: int) -> str:
-    """A page with a document's extracted text, the span [start, end) marked and scrolled to."""
+def _marked(doc: Document, a: int, b: int, start: int, end: int) -> str:
+    """HTML of text [a, b) with the span [start, end) marked and the headings in it bold (a heading is its line)."""
+    e = html.escape
+    cuts: list[tuple[int, int, str]] = [(start, end, "cite")]
+    for h in doc.outline:
+        line_end = doc.text.find("\n", h.start)
+        h_end = len(doc.text) if line_end < 0 else line_end
+        if a <= h.start and h_end <= b and (h_end <= start or h.start >= end):
+            cuts.append((h.start, h_end, "heading"))
+    out, at = [], a
+    for lo, hi, kind in sorted(cuts):
+        out.append(e(doc.text[at:lo]))
+        piece = e(doc.text[lo:hi])
+        out.append(f'<mark id="cite">{piece}</mark>' if kind == "cite" else f"<strong>{piece}</strong>")
+        at = hi
+    out.append(e(doc.text[at:b]))
+    return "".join(out)
+
+
+def document_page(doc: Document, start: int, end: int, whole: bool = False) -> str:
+    """A page with a document's extracted text, the span [start, end) marked and scrolled to.
+
+    A document with headings shows the section that holds the span, under its heading path, with a link to the
+    whole text (`whole` shows that).
+    """
     start, end = max(0, min(start, len(doc.text))), max(0, min(end, len(doc.text)))
     end = max(start, end)
     e = html.escape
-    body = f'{e(doc.text[:start])}<mark id="cite">{e(doc.text[start:end])}</mark>{e(doc.text[end:])}'
+    labels = LABELS.get(doc.language, LABELS["en"])
+    a, b, header = 0, len(doc.text), ""
+    if doc.outline and not whole:
+        a, b = doc.sections.around(start, len(doc.text))
+        b = max(b, end)
+        path = doc.sections.at(start)
+        link = f"{VIEW_PATH}/{quote(doc.name, safe='')}?start={start}&end={end}&text=1&whole=1#cite"
+        header = (
+            f'<p><span id="section">{e(path or labels["before headings"])}</span> · '
+            f'<a id="whole" href="{e(link)}">{labels["whole"]}</a></p>'
+        )
     return (
         f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{e(doc.name)}</title></head>'
-        f'<body style="max-width:50em;margin:auto;font-family:sans-serif"><h2>{e(doc.name)}</h2>'
-        f'<p style="white-space:pre-wrap;line-height:1.5">{body}</p></body></html>'
+        f'<body style="max-width:50em;margin:auto;font-family:sans-serif"><h2>{e(doc.name)}</h2>{header}'
+        f'<p style="white-space:pre-wrap;line-height:1.5">{_marked(doc, a, b, start, end)}</p></body></html>'
     )
