@@ -329,11 +329,11 @@ def serve(
     """
     import uvicorn
 
-    from rag.api import create_app
-    from rag.browser_guard import is_loopback
     from rag.errors import InputError
     from rag.pipeline import Pipeline, warm_up_chinese
-    from rag.service import Service
+    from rag.serve.app import create_app
+    from rag.serve.browser_guard import is_loopback
+    from rag.serve.service import Service
 
     settings = _settings(corpus, host=host, port=port)
     if settings.api_token is None and not is_loopback(settings.host):

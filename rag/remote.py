@@ -3,7 +3,7 @@
 One question then costs a request, not the loading of the model and the index.
 
 The same things come back as from a local `Pipeline` (an `AnswerStream`, `Hit`s), read by the API's own models
-(`rag.api_models`), so the command line prints them the same way.
+(`rag.serve.models`), so the command line prints them the same way.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import httpx
 from pydantic import ValidationError
 
 from rag.answer.stream import AnswerStream, Reset
-from rag.api_models import answer_of, hit_of
 from rag.data import Answer, Hit
 from rag.errors import InputError, RagError
+from rag.serve.models import answer_of, hit_of
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from rag import Pipeline, Settings
-from rag.api import create_app
+from rag.serve.app import create_app
 from rag.testing import FakeEmbedder
 
 from .scripted_llm import ScriptedLLM, scripted_llm

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from rag import Pipeline
-from rag.api import create_app
+from rag.serve.app import create_app
 from rag.testing import FAKE_EMBEDDER
 
 from .conftest import ROOT, serving

@@ -13,11 +13,11 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from rag import Pipeline
-from rag.api import create_app
 from rag.catalog import SCHEMA, Catalog
 from rag.cli import app as cli
 from rag.eval.dataset import validate_dataset
 from rag.feedback import collection_rows, settings_digest
+from rag.serve.app import create_app
 from rag.settings import Settings
 from rag.store.local import CATALOG_FILE
 

@@ -13,10 +13,10 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
 from rag import Pipeline
-from rag.api import create_app
 from rag.errors import TooLargeError, UnreadableDocumentError
 from rag.ingest import ocr, page_of, read_bytes
 from rag.isolation import read_isolated
+from rag.serve.app import create_app
 from rag.settings import Settings
 from tests.conftest import FakeEmbedder
 from tests.scans import CHINESE, ENGLISH, char_accuracy, image_bytes, image_pdf, render

@@ -16,7 +16,6 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from rag import Pipeline, Settings, storage
-from rag.api import create_app
 from rag.catalog import Catalog
 from rag.cli import app as cli_app
 from rag.collection import Collection
@@ -26,6 +25,7 @@ from rag.errors import (
     StoragePermissionError,
     StorageReadOnlyError,
 )
+from rag.serve.app import create_app
 from rag.store.local import CATALOG_FILE
 
 from .conftest import FakeEmbedder
@@ -286,7 +286,7 @@ def test_an_upload_spooled_to_a_full_temporary_disk_gets_507(
     async def no_room(self: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("rag.api.MultiPartParser.parse", no_room)
+    monkeypatch.setattr("rag.serve.uploads.MultiPartParser.parse", no_room)
     client = TestClient(create_app(fake_pipe, with_ui=False))
     r = client.post("/v1/documents", files={"file": ("aiib.txt", AIIB)})
     assert r.status_code == 507 and "is full" in r.json()["error"]["message"]

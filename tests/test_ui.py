@@ -11,11 +11,11 @@ import pytest
 from pydantic import SecretStr
 
 from rag import Pipeline
-from rag.api import create_app
 from rag.data import Citation
 from rag.feedback import collection_rows
+from rag.serve.app import create_app
 from ui.app import build_ui, corpus_examples
-from ui.render import chat_message, document_page, highlight, plain, status
+from ui.render import chat_message, highlight, plain, status
 
 from .conftest import ROOT, serving
 from .scripted_llm import Reply, ScriptedLLM
@@ -53,14 +53,6 @@ def test_what_documents_and_models_write_cannot_become_markup_in_the_chat(fake_p
     assert "![" not in message and "<img" not in message and "](http" not in message
     assert message.startswith("See \\!\\[x\\]\\(http\\:") and "&lt;img" in message
     assert "(/view/p%5D%28https%3A//evil.example/%3Fphish%3D1%29x.txt?start=0&end=5#cite)" in message
-
-
-def test_the_document_page_marks_the_cited_span(fake_pipe: Pipeline) -> None:
-    doc = fake_pipe.documents["en.txt"]
-    start = doc.text.index("It invests")
-    page = document_page(doc, start, start + 10)
-    assert '<mark id="cite">It invests</mark>' in page and "set up in 2014" in page
-    assert '<mark id="cite"></mark>' in document_page(doc, 10**6, 10**6 + 5)  # out of range: clamped
 
 
 def test_example_questions_come_from_the_loaded_documents(fake_pipe: Pipeline) -> None:

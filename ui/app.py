@@ -3,7 +3,7 @@
 Labels follow the language of the question. Answers stream in as they are written; with an LLM configured the
 earlier turns let a follow-up stand on its own. Abstentions show the nearest passages as "related", never as
 sources. Each answer in the chat keeps its sources, named by document and page, linked to the document text at
-the cited place (`document_page`), and a thumbs-up and a thumbs-down: a rating, with the comment and correct
+the cited place (`rag.serve.views`), and a thumbs-up and a thumbs-down: a rating, with the comment and correct
 source given beside the chat, is recorded as `POST /v1/feedback` records it. The documents tab uploads, lists and
 deletes. Errors are shown in words.
 """
@@ -23,13 +23,13 @@ from gradio.utils import get_upload_folder as gradio_upload_folder
 
 from rag.answer.question import NAME_RUN
 from rag.answer.stream import Reset
-from rag.api_models import citation
 from rag.conversation import Turn
 from rag.data import Answer, Document
 from rag.errors import InputError, RagError
 from rag.ingest import SUPPORTED
 from rag.lexical import ZH_STOP, jieba_tokenizer
 from rag.pipeline import Pipeline
+from rag.serve.models import citation
 from ui.render import chat_message, place, plain, sources_html, status, view_link
 
 log = logging.getLogger(__name__)

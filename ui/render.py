@@ -1,6 +1,4 @@
-"""How answers, sources and documents are shown: HTML in the sources panel and the document page, Markdown in chat.
-
-No Gradio here, so that the service can serve `/view` before the UI has loaded.
+"""How answers and sources are shown: HTML in the sources panel, Markdown in the chat.
 
 Everything that comes from a document, an upload's name or a model is escaped: HTML in the panels, Markdown
 (`plain`) in the chat and the documents tab's status.
@@ -16,9 +14,9 @@ from urllib.parse import quote
 from rag.data import Answer, Document, Hit
 from rag.pipeline import Pipeline
 from rag.sections import page_label
+from rag.serve.views import VIEW_PATH
 
 CONTEXT_CHARS = 300
-VIEW_PATH = "/view"
 
 LABELS = {
     "en": {
@@ -27,8 +25,6 @@ LABELS = {
         "none": "No passages.",
         "confidence": "Confidence that the sources answer the question",
         "unsupported": "{n} of this answer's {total} sentences cite no source: they are not backed by the documents.",
-        "whole": "Whole document",
-        "before headings": "Before the first heading",
     },
     "zh": {
         "sources": "来源",
@@ -36,8 +32,6 @@ LABELS = {
         "none": "没有段落。",
         "confidence": "来源回答了这个问题的置信度",
         "unsupported": "这个回答的 {total} 句中有 {n} 句没有标注来源，文档不能证实它们。",
-        "whole": "整篇文档",
-        "before headings": "第一个标题之前",
     },
 }
 
@@ -78,7 +72,7 @@ def place(item: Hit | Any) -> str:
 
 
 def view_link(item: Hit | Any) -> str:
-    """The URL of the document text scrolled to the span (served by `document_page`)."""
+    """The URL of the span's place: a PDF's page, else its section (`rag.serve.views`)."""
     return f"{VIEW_PATH}/{quote(item.doc)}?start={item.start}&end={item.end}#cite"
 
 
@@ -143,49 +137,3 @@ def chat_message(answer: Answer) -> str:
     title = LABELS[answer.language]["related" if answer.abstained else "sources"]
     lines = [f"- {plain(mark)} [{plain(place(s))}]({view_link(s)})" for mark, s in items]
     return f"{text}\n\n**{title}**\n" + "\n".join(lines)
-
-
-def _marked(doc: Document, a: int, b: int, start: int, end: int) -> str:
-    """HTML of text [a, b) with the span [start, end) marked and the headings in it bold (a heading is its line)."""
-    e = html.escape
-    cuts: list[tuple[int, int, str]] = [(start, end, "cite")]
-    for h in doc.outline:
-        line_end = doc.text.find("\n", h.start)
-        h_end = len(doc.text) if line_end < 0 else line_end
-        if a <= h.start and h_end <= b and (h_end <= start or h.start >= end):
-            cuts.append((h.start, h_end, "heading"))
-    out, at = [], a
-    for lo, hi, kind in sorted(cuts):
-        out.append(e(doc.text[at:lo]))
-        piece = e(doc.text[lo:hi])
-        out.append(f'<mark id="cite">{piece}</mark>' if kind == "cite" else f"<strong>{piece}</strong>")
-        at = hi
-    out.append(e(doc.text[at:b]))
-    return "".join(out)
-
-
-def document_page(doc: Document, start: int, end: int, whole: bool = False) -> str:
-    """A page with a document's extracted text, the span [start, end) marked and scrolled to.
-
-    A document with headings shows the section that holds the span, under its heading path, with a link to the
-    whole text (`whole` shows that).
-    """
-    start, end = max(0, min(start, len(doc.text))), max(0, min(end, len(doc.text)))
-    end = max(start, end)
-    e = html.escape
-    labels = LABELS.get(doc.language, LABELS["en"])
-    a, b, header = 0, len(doc.text), ""
-    if doc.outline and not whole:
-        a, b = doc.sections.around(start, len(doc.text))
-        b = max(b, end)
-        path = doc.sections.at(start)
-        link = f"{VIEW_PATH}/{quote(doc.name, safe='')}?start={start}&end={end}&text=1&whole=1#cite"
-        header = (
-            f'<p><span id="section">{e(path or labels["before headings"])}</span> · '
-            f'<a id="whole" href="{e(link)}">{labels["whole"]}</a></p>'
-        )
-    return (
-        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{e(doc.name)}</title></head>'
-        f'<body style="max-width:50em;margin:auto;font-family:sans-serif"><h2>{e(doc.name)}</h2>{header}'
-        f'<p style="white-space:pre-wrap;line-height:1.5">{_marked(doc, a, b, start, end)}</p></body></html>'
-    )

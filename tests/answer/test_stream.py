@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 
 from rag.answer.stream import AnswerStream, Delta, Reset
-from rag.api_models import AskResponse, answer_body, answer_of, edge_model
 from rag.data import Answer, AnswerSentence, Citation, Hit
 from rag.errors import InputError
+from rag.serve.models import AskResponse, answer_body, answer_of, edge_model
 
 ANSWER = Answer(
     "When was the fund set up?",

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 
 from rag import Pipeline, Settings
-from rag.api import create_app
+from rag.serve.app import create_app
 
 from ..conftest import FakeEmbedder
 

@@ -7,10 +7,10 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
 
 from rag import Pipeline, Settings
-from rag.api import create_app
-from rag.auth import FailureLimit, Sessions
+from rag.serve.app import create_app
+from rag.serve.auth import FailureLimit, Sessions
 
-from .test_cli import rag
+from ..test_cli import rag
 
 
 @pytest.fixture

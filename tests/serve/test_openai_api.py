@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from rag import Pipeline, Settings
-from rag.api import create_app
 from rag.offline import get_encoding
+from rag.serve.app import create_app
 
-from .conftest import FakeEmbedder, free_port, serving
-from .scripted_llm import Reply, ScriptedLLM, sources_of
+from ..conftest import FakeEmbedder, free_port, serving
+from ..scripted_llm import Reply, ScriptedLLM, sources_of
 
 ZH_QUESTION = "丝路基金是哪一年成立的？"
 EN_QUESTION = "When was the Silk Road Fund set up?"

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Message
 
-from rag.limits import Admission, Slots
+from rag.serve.limits import Admission, Slots
 
 
 async def slow(request: Request) -> JSONResponse:

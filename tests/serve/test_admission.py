@@ -16,10 +16,10 @@ import httpx
 import pytest
 
 from rag import Pipeline
-from rag.api import create_app
+from rag.serve.app import create_app
 from rag.snapshot import DocumentInfo
 
-from .conftest import serving
+from ..conftest import serving
 
 SLOTS = {"max_in_flight": 2, "max_queue": 4, "queue_timeout_s": 1.0}
 BOUNDARY = "trickle"

@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
 
 from rag import Pipeline, Settings
-from rag.api import create_app
-from rag.browser_guard import allowed_hosts
+from rag.serve.app import create_app
+from rag.serve.browser_guard import allowed_hosts
 
 
 def test_the_hosts_a_request_may_name() -> None:

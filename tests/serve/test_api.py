@@ -17,7 +17,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocketDisconnect
 
 from rag import Pipeline
-from rag.api import create_app
+from rag.serve.app import create_app
 
 EN_000 = "000_52703944bae284e8.txt"
 TOKEN = SecretStr("s3cret")

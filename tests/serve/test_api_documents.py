@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import unicodedata
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -16,12 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from pydantic import SecretStr
 
 from rag import Pipeline
-from rag.api import create_app
+from rag.serve.app import create_app
 from rag.settings import Settings
 
-from .conftest import FakeEmbedder
-from .test_ingest import HTML, encrypt, make_docx, make_pdf
-from .test_isolation import pdf_bomb
+from ..conftest import FakeEmbedder
+from ..test_ingest import HTML, encrypt, make_docx, make_pdf
+from ..test_isolation import pdf_bomb
 
 AIIB = b"The Asian Infrastructure Investment Bank opened in Beijing in 2016 with 57 founding members."
 
@@ -155,6 +156,49 @@ def test_files_that_cannot_be_read_change_nothing(
     assert r.status_code == status, r.text  # type: ignore[attr-defined]
     assert message in r.json()["error"]["message"]  # type: ignore[attr-defined]
     assert client.get("/v1/status").json() == before
+
+
+def events(body: str) -> list[tuple[str, dict[str, object]]]:
+    """The server-sent events of a response body, as (event, data)."""
+    out = []
+    for block in body.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        out.append((fields["event"], json.loads(fields["data"])))
+    return out
+
+
+def test_a_streamed_upload_reports_each_stage_then_the_listing(client: TestClient) -> None:
+    pdf = make_pdf([["The bank opened in Beijing in 2016."], ["It had 57 founding members."]])
+    r = upload(client, "bank.pdf", pdf, params={"stream": "true"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")  # type: ignore[attr-defined]
+    got = events(r.text)  # type: ignore[attr-defined]
+    stages = [d["stage"] for e, d in got if e == "progress"]
+    assert stages[0] == "reading" and "embedding" in stages and stages[-1] == "saving"
+    assert got[-2] == ("progress", {"stage": "saving", "done": 1, "total": 1})
+    kind, done = got[-1]
+    assert kind == "done" and done["name"] == "bank.pdf" and done["pages"] == 2 and done["changed"] is True
+    assert {**next(d for d in client.get("/v1/documents").json() if d["name"] == "bank.pdf"), "changed": True} == done
+    again = events(upload(client, "bank.pdf", pdf, params={"stream": "true"}).text)  # type: ignore[attr-defined]
+    assert again[-1][0] == "done" and again[-1][1]["changed"] is False
+
+
+def test_a_streamed_upload_that_cannot_be_read_ends_in_an_error_event_and_changes_nothing(
+    fake_pipe: Pipeline,
+) -> None:
+    # One slot and no queue: an upload whose slot was not given back would leave the next one a 503.
+    one = fake_pipe.settings.model_copy(update={"max_in_flight": 1, "max_queue": 0})
+    client = TestClient(create_app(fake_pipe.derived(settings=one), with_ui=False))
+    before = client.get("/v1/status").json()
+    r = upload(client, "locked.pdf", encrypt(make_pdf([["Secret."]]), "pw"), params={"stream": "true"})
+    kind, body = events(r.text)[-1]  # type: ignore[attr-defined]
+    assert kind == "error" and body["status"] == 422
+    assert body["error"]["type"] == "UnreadableDocumentError" and "is encrypted" in body["error"]["message"]  # type: ignore[index]
+    assert client.get("/v1/status").json() == before
+    # What the request alone tells is a status, before any event.
+    refused = upload(client, "sheet.xls", b"\xd0\xcf\x11\xe0", params={"stream": "true"})
+    assert refused.status_code == 415  # type: ignore[attr-defined]
+    # The slot went back with the work: a plain upload is admitted after both.
+    assert upload(client, "aiib.txt", AIIB).status_code == 201  # type: ignore[attr-defined]
 
 
 def test_bombs_are_refused_with_the_limit_they_passed_and_change_nothing(settings: Settings) -> None:

@@ -7,10 +7,10 @@ import threading
 import httpx
 
 from rag import Pipeline, Settings
-from rag.api import create_app
-from rag.service import Service
+from rag.serve.app import create_app
+from rag.serve.service import Service
 
-from .conftest import FakeEmbedder, serving
+from ..conftest import FakeEmbedder, serving
 
 
 def test_the_port_answers_while_the_index_loads_and_the_ui_follows(settings: Settings) -> None:

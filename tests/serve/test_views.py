@@ -11,13 +11,13 @@ from PIL import Image, ImageChops
 from pydantic import SecretStr
 
 from rag import Pipeline
-from rag.api import create_app
 from rag.page_image import line_boxes, locate
-from ui.page_view import page_viewer
+from rag.serve.app import create_app
+from rag.serve.views import document_page, page_viewer
 
-from .conftest import serving
-from .test_ingest import make_pdf
-from .test_ui import WAIT_S, chromium
+from ..conftest import serving
+from ..test_ingest import make_pdf
+from ..test_ui import WAIT_S, chromium
 
 NAME = "two.pdf"
 RAILWAY = "The railway to Mombasa was finished in 2017 by a Chinese company."
@@ -185,3 +185,11 @@ def test_browser_follows_a_pdf_citation_to_its_lit_page(fake_pipe: Pipeline) -> 
         wait.until(lambda b: b.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
         assert "/page/2" in browser.current_url and "Page 2 of 2" in browser.page_source
         assert not browser.find_elements(By.CSS_SELECTOR, "#note")
+
+
+def test_the_document_page_marks_the_cited_span(fake_pipe: Pipeline) -> None:
+    doc = fake_pipe.documents["en.txt"]
+    start = doc.text.index("It invests")
+    page = document_page(doc, start, start + 10)
+    assert '<mark id="cite">It invests</mark>' in page and "set up in 2014" in page
+    assert '<mark id="cite"></mark>' in document_page(doc, 10**6, 10**6 + 5)  # out of range: clamped

@@ -1,38 +1,39 @@
 """The HTTP service: a FastAPI app over a loaded pipeline, with the Gradio UI mounted at `/`.
 
 Routes under `/v1` (ask, search, documents with upload and delete, feedback on answers, status, OpenAI-compatible
-chat completions) and `/healthz`. Input errors become 4xx with a JSON body (`ERROR_STATUS`), an oversized body 413
+chat completions) and `/healthz`. Input errors become 4xx with a JSON body (`rag.serve.errors`), an oversized body 413
 before it is read whole (an upload: as soon as its stream passes the limit); with `RAG_API_TOKEN` set,
-`rag.auth.TokenGate` answers every route but `/healthz` and `/login` with 401 unless the request carries the
+`rag.serve.auth.TokenGate` answers every route but `/healthz` and `/login` with 401 unless the request carries the
 token (the UI included). Nothing returns a stack trace; the only file path is the index folder's, in the errors
 an operator must act on (a full, read-only or damaged index).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import json
 import logging
-import tempfile
-import threading
 import unicodedata
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.formparsers import MultiPartException, MultiPartParser
 
 from rag.answer.stream import Delta
-from rag.api_models import (
+from rag.data import Document
+from rag.errors import InputError, NotFoundError
+from rag.ingest import SUPPORTED, format_of, page_of
+from rag.names import check_name
+from rag.page_image import PageImages
+from rag.pipeline import Pipeline
+from rag.serve.auth import TokenGate
+from rag.serve.browser_guard import BrowserGuard, allowed_hosts
+from rag.serve.errors import install_handlers
+from rag.serve.limits import Admission, BodyLimit, Slots
+from rag.serve.models import (
     UPLOAD_BODY,
     AskRequest,
     AskResponse,
@@ -48,96 +49,17 @@ from rag.api_models import (
     answer_body,
     span,
 )
-from rag.auth import TokenGate
-from rag.browser_guard import BrowserGuard, allowed_hosts
-from rag.data import Document
-from rag.errors import (
-    BusyError,
-    IndexStaleError,
-    InputError,
-    NotFoundError,
-    RagError,
-    StorageError,
-    StorageFullError,
-    TooLargeError,
-    UnreadableDocumentError,
-    UnsupportedFormatError,
-)
-from rag.ingest import SUPPORTED, page_of
-from rag.limits import Admission, BodyLimit, Slots
-from rag.openai_api import openai_router
-from rag.page_image import PageImages
-from rag.pipeline import Pipeline
-from rag.service import RETRY_AFTER_S, Service, ServiceUnavailableError
-from rag.storage import storage_faults
-from ui.page_view import page_path, page_viewer
-from ui.render import VIEW_PATH, document_page
+from rag.serve.openai_compat import openai_router
+from rag.serve.service import RETRY_AFTER_S, Service
+from rag.serve.ui_mount import LOADING_PAGE, LateUI, mount_ui
+from rag.serve.uploads import read_upload, sse, upload_events
+from rag.serve.views import VIEW_PATH, document_page, page_path, page_viewer
 
 log = logging.getLogger(__name__)
 DOCUMENTS = "/v1/documents"
 GRADIO_UPLOAD = "/gradio_api/upload"
 # Requests whose body streams in past the body limit and admission (see `create_app`).
 UPLOADS = frozenset({("POST", DOCUMENTS), ("POST", GRADIO_UPLOAD)})
-# Room for the multipart boundaries and part headers around an upload's file.
-MULTIPART_SLACK = 64 * 1024
-# HTTP status per error class (the most specific class wins); other RagErrors are 422. A full disk is 507; a
-# read-only or forbidden one (and another storage fault) 503: the request was fine and the service still answers
-# questions, but it cannot take writes until an operator acts, which Retry-After (`storage_retry_after_s`) says.
-ERROR_STATUS: dict[type[RagError], int] = {
-    ServiceUnavailableError: 503,
-    StorageFullError: 507,
-    StorageError: 503,
-    BusyError: 503,
-    NotFoundError: 404,
-    IndexStaleError: 409,
-    TooLargeError: 413,
-    UnsupportedFormatError: 415,
-    UnreadableDocumentError: 422,
-}
-
-
-def _error(status: int, kind: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
-
-
-async def read_upload(request: Request, limit: int) -> tuple[str, bytes]:
-    """The name and bytes of the multipart field `file`, counted as they stream in: past `limit`, TooLargeError.
-
-    The parser spools the file to disk past 1 MiB, so an oversized upload is never held in memory.
-    """
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit + MULTIPART_SLACK:
-        raise TooLargeError(f"the upload is over {limit} bytes (RAG_MAX_UPLOAD_BYTES)")
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise InputError("send the document as multipart/form-data in a field named `file`")
-
-    async def counted() -> AsyncGenerator[bytes, None]:
-        seen = 0
-        async for block in request.stream():
-            seen += len(block)
-            if seen > limit + MULTIPART_SLACK:
-                raise TooLargeError(f"the upload is over {limit} bytes (RAG_MAX_UPLOAD_BYTES)")
-            yield block
-
-    try:
-        # Past 1 MiB the parser spools to the temporary folder, whose disk may be the full one.
-        with storage_faults(Path(tempfile.gettempdir())):
-            form = await MultiPartParser(request.headers, counted(), max_files=1, max_fields=8).parse()
-    except MultiPartException as exc:
-        raise InputError(f"the multipart body cannot be read ({exc.message})") from exc
-    try:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            raise InputError("send the document as multipart/form-data in a field named `file`, with a file name")
-        if upload.size is not None and upload.size > limit:
-            raise TooLargeError(f"the upload is over {limit} bytes (RAG_MAX_UPLOAD_BYTES)")
-        return upload.filename, await upload.read()
-    finally:
-        await form.close()
-
-
-def _sse(event: str, data: dict[str, Any]) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
 def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
@@ -172,10 +94,10 @@ def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
         def events() -> Iterator[str]:
             for event in stream:
                 if isinstance(event, Delta):
-                    yield _sse("delta", {"text": event.text})
+                    yield sse("delta", {"text": event.text})
                 else:
-                    yield _sse("reset", {"warning": event.warning})
-            yield _sse("done", answer_body(stream.answer(), stream.timings))
+                    yield sse("reset", {"warning": event.warning})
+            yield sse("done", answer_body(stream.answer(), stream.timings))
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
@@ -203,14 +125,23 @@ def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
             422: {"description": "The file cannot be read: encrypted, no text layer, corrupt"},
         },
     )
-    async def upload(request: Request) -> Any:
+    async def upload(request: Request, stream: bool = False) -> Any:
         """Add a document (multipart field `file`), or replace the one of the same name.
 
-        It is searchable when this returns. Identical bytes under the same name are a no-op (200).
+        It is searchable when this returns. Identical bytes under the same name are a no-op (200). With
+        `stream=true`, server-sent events while it is read, embedded and saved: `progress` (`stage`, `done`,
+        `total`), then `done` (the listing, and `changed`) or `error` (`status` and the error body).
         """
         name, data = await read_upload(request, settings.max_upload_bytes)
+        pipe = service()
+        if stream:
+            # What can be told from the request alone is a status, before the stream begins.
+            format_of(check_name(name))
+            give_back = await slots.take()
+            add = lambda progress: pipe.add_document(data, name, progress)  # noqa: E731 - a one-line closure
+            return StreamingResponse(upload_events(add, give_back), media_type="text/event-stream")
         async with slots.held():
-            info, changed = await run_in_threadpool(service().add_document, data, name)
+            info, changed = await run_in_threadpool(pipe.add_document, data, name)
         return JSONResponse(asdict(info), status_code=201 if changed else 200)
 
     @v1.delete("/documents/{name}", response_model=Removed, responses={404: {"description": "No such document"}})
@@ -273,7 +204,7 @@ def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
         state = service.status
         return JSONResponse({"ready": state == "ready", "status": state}, status_code=200 if state == "ready" else 503)
 
-    _handlers(app, settings.storage_retry_after_s)
+    install_handlers(app, settings.storage_retry_after_s)
 
     page_images = PageImages(settings)
 
@@ -341,106 +272,3 @@ def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
         cors_origins=frozenset(settings.cors_origins),
     )
     return app
-
-
-LOADING_PAGE = f"""<!doctype html><html><head><meta charset="utf-8">
-<meta http-equiv="refresh" content="{RETRY_AFTER_S}"><title>rag-bilingual · loading</title></head>
-<body style="font:16px sans-serif;margin:15vh auto;max-width:30em">
-<h1>Ask the documents · 向文档提问</h1><p>Loading the index and the model… · 正在加载索引和模型…</p></body></html>"""
-
-
-def mount_ui(app: FastAPI, pipe: Pipeline, demo: Any = None) -> None:
-    """Mount the Gradio UI (`demo`, or one built here) at `/`."""
-    import gradio as gr
-
-    from ui.app import build_ui
-
-    demo = demo or build_ui(pipe)
-    gr.mount_gradio_app(app, demo, path="/", max_file_size=pipe.settings.max_upload_bytes)
-    # Gradio checks that a file handed to an event was uploaded by a user only once its app counts as
-    # launched, which mounting alone does not set: without this, a call to the UI's `add` could name any file
-    # on the server (/etc/…, the index) and have it read. `ui.app` checks the paths it is given as well.
-    demo.has_launched = True
-
-
-class LateUI:
-    """Mounts the UI on a server that is already running, once the pipeline has loaded.
-
-    Gradio starts its event queue from the lifespan of the app it is mounted on; that has run by then, so its
-    start-up (and, at shutdown, its clean-up) is run here instead. The UI is built on the loading thread (Gradio
-    takes seconds to import) and swapped in for the loading page on the server's loop.
-    """
-
-    def __init__(self) -> None:
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.started = threading.Event()
-        self.stack = contextlib.AsyncExitStack()
-
-    @contextlib.asynccontextmanager
-    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
-        """The app's lifespan: remember the loop; close what a late mount opened."""
-        self.loop = asyncio.get_running_loop()
-        self.started.set()
-        async with self.stack:
-            yield
-
-    def mount(self, app: FastAPI, pipe: Pipeline) -> None:
-        """From the loading thread, once the server runs: build the UI, then mount and start it on the loop."""
-        from ui.app import build_ui
-
-        demo = build_ui(pipe)
-        self.started.wait()
-        if self.loop is None:
-            raise RuntimeError("the server's loop is not running")
-        asyncio.run_coroutine_threadsafe(self._mount(app, pipe, demo), self.loop).result()
-
-    async def _mount(self, app: FastAPI, pipe: Pipeline, demo: Any) -> None:
-        placeholder = [r for r in app.router.routes if getattr(r, "path", None) == "/"]
-        mount_ui(app, pipe, demo)
-        for route in placeholder:
-            app.router.routes.remove(route)
-        gradio_app = app.router.routes[-1].app  # type: ignore[attr-defined]
-        await self.stack.enter_async_context(gradio_app.router.lifespan_context(gradio_app))
-        blocks = gradio_app.get_blocks()
-        blocks.run_startup_events()
-        await blocks.run_extra_startup_events()
-
-
-def _handlers(app: FastAPI, storage_retry_after_s: int) -> None:
-    Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
-
-    async def input_error(request: Request, exc: Exception) -> JSONResponse:
-        status = next((code for kind, code in ERROR_STATUS.items() if isinstance(exc, kind)), 422)
-        response = _error(status, type(exc).__name__, str(exc))
-        if isinstance(exc, StorageError):
-            response.headers["retry-after"] = str(storage_retry_after_s)
-        elif isinstance(exc, BusyError):
-            response.headers["retry-after"] = str(exc.retry_after_s)
-        elif status == 503:
-            response.headers["retry-after"] = str(RETRY_AFTER_S)
-        return response
-
-    async def invalid(request: Request, exc: Exception) -> JSONResponse:
-        errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in errors]
-        return JSONResponse({"error": {"type": "ValidationError", "message": "invalid request", "detail": detail}}, 422)
-
-    async def http_error(request: Request, exc: Exception) -> JSONResponse:
-        status = exc.status_code if isinstance(exc, StarletteHTTPException) else 500
-        if status == 400:
-            # Starlette's "error parsing the body": bad UTF-8, JSON too deep or a number too long to parse.
-            return _error(422, "ValidationError", "the request body is not valid UTF-8 JSON")
-        return _error(status, "HTTPError", str(getattr(exc, "detail", "")) or "request failed")
-
-    async def internal(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s", request.url.path)
-        return _error(500, "InternalError", "internal error; the server log has the details")
-
-    handlers: dict[type[Exception], Handler] = {
-        RagError: input_error,
-        StarletteHTTPException: http_error,
-        RequestValidationError: invalid,
-        Exception: internal,
-    }
-    for exc_type, handler in handlers.items():
-        app.add_exception_handler(exc_type, handler)

@@ -20,12 +20,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from rag.answer.stream import Delta
-from rag.api_models import citation
 from rag.conversation import Turn
 from rag.data import Answer
 from rag.errors import InputError, NotFoundError
 from rag.offline import get_encoding
-from rag.service import Service
+from rag.serve.models import citation
+from rag.serve.service import Service
 
 MODEL_NAME = "rag-bilingual"
 # OpenAI's accounting for chat prompts: a few tokens of framing per message, and three that prime the reply.
