@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from rag import Pipeline
 from rag.catalog import Catalog
-from rag.cli import _where
+from rag.cli.answers import _where
 from rag.ingest import read_bytes
 from rag.sections import Heading, Sections, outline_from_json, outline_to_json, page_label
 from rag.serve.app import create_app

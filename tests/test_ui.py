@@ -98,6 +98,16 @@ def chromium() -> Iterator[Any]:
         browser.quit()
 
 
+def ask_in_browser(browser: Any, wait: Any, question: str) -> None:
+    """Type `question` into the open chat and send it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "#question textarea")))
+    box.send_keys(question)
+    browser.find_element(By.CSS_SELECTOR, "#ask").click()
+
+
 @pytest.fixture(scope="module", params=[None, "s3cret"], ids=["open", "token"])
 def server(request: pytest.FixtureRequest, pipe: Pipeline) -> Iterator[tuple[str, str | None]]:
     token: str | None = request.param
@@ -122,9 +132,7 @@ def test_browser_asks_in_chinese_and_sees_sources(server: tuple[str, str | None]
             field = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "input[name=token]")))
             field.send_keys(token)
             field.submit()
-        box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "#question textarea")))
-        box.send_keys("中国是在哪一年正式加入世界贸易组织的？")
-        browser.find_element(By.CSS_SELECTOR, "#ask").click()
+        ask_in_browser(browser, wait, "中国是在哪一年正式加入世界贸易组织的？")
         wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#sources mark")))
         sources = browser.find_element(By.CSS_SELECTOR, "#sources").text
         assert "000_52703944bae284e8.txt" in sources and "2001" in sources
@@ -191,9 +199,7 @@ def test_browser_follows_a_citation_to_its_section_with_the_path_shown(fake_pipe
     with serving(create_app(fake_pipe)) as url, chromium() as browser:
         wait = WebDriverWait(browser, WAIT_S)
         browser.get(url)
-        box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "#question textarea")))
-        box.send_keys(QUESTION)
-        browser.find_element(By.CSS_SELECTOR, "#ask").click()
+        ask_in_browser(browser, wait, QUESTION)
         wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#chat a[href*='/view/faq.html?']")))
         assert HOLD in browser.find_element(By.CSS_SELECTOR, "#chat").text  # the citation names its section
         browser.get(browser.find_element(By.CSS_SELECTOR, "#chat a[href*='/view/faq.html?']").get_attribute("href"))
@@ -216,9 +222,7 @@ def test_a_thumbs_down_in_the_browser_reaches_the_feedback_export(fake_pipe: Pip
     with serving(create_app(fake_pipe)) as url, chromium() as browser:
         wait = WebDriverWait(browser, WAIT_S)
         browser.get(url)
-        box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "#question textarea")))
-        box.send_keys(EN_QUESTION)
-        browser.find_element(By.CSS_SELECTOR, "#ask").click()
+        ask_in_browser(browser, wait, EN_QUESTION)
         wait.until(lambda b: b.find_element(By.CSS_SELECTOR, "#chat").text.rstrip().endswith(".txt"))
         browser.find_element(By.CSS_SELECTOR, "#feedback-comment textarea").send_keys("The second source is off topic.")
         thumbs = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "#chat button[aria-label='Dislike']")))

@@ -17,7 +17,7 @@ from rag.serve.views import document_page, page_viewer
 
 from ..conftest import serving
 from ..test_ingest import make_pdf
-from ..test_ui import WAIT_S, chromium
+from ..test_ui import WAIT_S, ask_in_browser, chromium
 
 NAME = "two.pdf"
 RAILWAY = "The railway to Mombasa was finished in 2017 by a Chinese company."
@@ -173,9 +173,7 @@ def test_browser_follows_a_pdf_citation_to_its_lit_page(fake_pipe: Pipeline) -> 
     with serving(create_app(fake_pipe)) as url, chromium() as browser:
         wait = WebDriverWait(browser, WAIT_S)
         browser.get(url)
-        box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "#question textarea")))
-        box.send_keys("When was the railway to Mombasa finished?")
-        browser.find_element(By.CSS_SELECTOR, "#ask").click()
+        ask_in_browser(browser, wait, "When was the railway to Mombasa finished?")
         wait.until(lambda b: f"{NAME}, p. 2" in b.find_element(By.CSS_SELECTOR, "#chat").text)
         link = next(
             a for a in browser.find_elements(By.CSS_SELECTOR, "#chat a") if f"/view/{NAME}?" in a.get_attribute("href")
