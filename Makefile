@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -c requirements.lock -e ".[dev,milvus]"
+	$(BIN)/python -m pip install -q -c requirements.lock -e ".[dev,bench,milvus]"
 	touch $(STAMP)
 
 install: $(STAMP)

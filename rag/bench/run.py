@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -21,12 +22,15 @@ from rag.bench.report import write_report
 from rag.bench.scale import bench_index_types, sample_like
 from rag.bench.writes import bench_writes
 from rag.embedding import E5_SMALL, E5_SMALL_Q4
+from rag.errors import InputError
 from rag.eval.dataset import Example, load_dataset
 from rag.pipeline import Pipeline
 from rag.settings import Settings
 
 RECALL_K = 5
 DATASETS = (Path("eval/datasets/seeds.jsonl"), Path("eval/datasets/debian.jsonl"))
+# What the `bench` extra brings: the naive LangChain recipe measured against, and the PDFs the writes part makes.
+EXTRA_MODULES = ("langchain_community", "langchain_huggingface", "reportlab")
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,16 @@ def _on(examples: list[Example], base: Settings, small: Path) -> list[Example]:
     return [replace(e, corpus=small) if (e.corpus or seeds).resolve() == seeds else e for e in examples]
 
 
+def require_extra() -> None:
+    """InputError naming what `rag bench` needs beyond the service, when the `bench` extra is not installed."""
+    missing = [m for m in EXTRA_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise InputError(f"rag bench needs {', '.join(missing)}: install them with pip install -e '.[bench]'")
+
+
 def run(plan: Plan, out: Path, dataset: Path, work: Path) -> dict[str, Any]:
     """Run every part of the plan and write the results under `out`."""
+    require_extra()
     base = Settings()
     seeds = sorted(base.corpus_dir.glob("*.txt"))[-plan.seed_files :]
     examples = [

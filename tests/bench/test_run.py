@@ -10,8 +10,9 @@ import pytest
 from rag.bench.common import cpu_flags, percentiles
 from rag.bench.corpus import perturb
 from rag.bench.queries import compare
-from rag.bench.run import QUICK, run
+from rag.bench.run import QUICK, require_extra, run
 from rag.bench.scale import bench_index_types, sample_like
+from rag.errors import InputError
 from rag.settings import Settings
 from rag.testing import FAKE_EMBEDDER
 
@@ -115,3 +116,14 @@ def test_bench_runs_on_the_fake_embedder_and_reports(tmp_path: Path, monkeypatch
     assert scale["flat"]["recall@10"] == 1.0 and set(scale) == set(kinds)
     report = (tmp_path / "out" / "tiny.md").read_text()
     assert "## Targets" in report and (tmp_path / "out" / "tiny-recall-vs-latency.png").stat().st_size > 1000
+
+
+def test_without_the_bench_extra_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "reportlab" else real(name))
+    with pytest.raises(InputError, match=r"needs reportlab: install them with pip install -e '\.\[bench\]'"):
+        require_extra()
+    monkeypatch.undo()
+    require_extra()  # installed here: make test installs the extra
