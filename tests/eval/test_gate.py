@@ -130,7 +130,10 @@ def test_missing_baseline_is_an_input_error(tmp_path: Path) -> None:
 
 @pytest.mark.e2e
 def test_gate_fails_when_retrieval_is_broken(tmp_path: Path) -> None:
-    """top_k=1 starves the composer and recall: the committed baseline must catch it."""
+    """top_k=1 starves the composer and recall: the committed baseline must catch it.
+
+    The seeds' questions alone show it (the whole eval runs once, in `make eval`), at a seventh of the time.
+    """
     out = tmp_path / "report.json"
     page = tmp_path / "report.html"
     done = subprocess.run(
@@ -142,6 +145,8 @@ def test_gate_fails_when_retrieval_is_broken(tmp_path: Path) -> None:
             "--top-k",
             "1",
             "--no-ablation",
+            "--dataset",
+            "eval/datasets/seeds.jsonl",
             "--baseline",
             "eval/baseline.json",
             "--out",
