@@ -109,7 +109,7 @@ class Retriever:
         )
         t1 = time.perf_counter()
         texts, langs = [query], [lang]
-        if translation.words:
+        if translation.words and lang in s.embed_translation_from:
             texts.append(translation.text)
             langs.append(OTHER[lang])
         qv = self._query_vectors(texts, langs)

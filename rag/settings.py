@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     rrf_k: int = Field(default=60, ge=1)
     center_embeddings: bool = True
     translate_queries: bool = True
+    # The question languages whose translation is embedded as a second dense query (it is always searched with
+    # BM25). Measured on tune: embedding the English glosses of a Chinese question finds English passages
+    # (zh cross recall@5 0.71 without, 0.93 with); embedding an English question's Chinese headwords found no
+    # more Chinese ones (en cross unchanged) and pushed English evidence down (en same recall@5 0.70 with, 0.91
+    # without). Each language left out saves its questions one encoder pass (ask p50 38.8 → 30.2 ms).
+    embed_translation_from: tuple[Literal["en", "zh"], ...] = ("zh",)
     max_translation_terms: int = Field(default=24, ge=1)
     min_language_chunks: int = Field(default=8, ge=1)
     centering_sample: int = Field(default=64, ge=1)
@@ -327,7 +333,7 @@ RUNTIME_FIELDS = frozenset(
     """
     corpus_dir index_dir cache_dir embed_batch_size vector_cache query_engine embed_threads vector_store milvus_uri
     milvus_token milvus_collection hnsw_ef_search search_threads ivf_nprobe tombstone_share means_refresh_growth
-    top_k candidates rrf_k translate_queries max_translation_terms answer_type_weight sentence_weight
+    top_k candidates rrf_k translate_queries embed_translation_from max_translation_terms answer_type_weight sentence_weight
     compose_passages answer_sentences answer_max_chars answer_lexical_weight answer_rank_penalty answer_keep_margin
     document_head_chars answerability_model answer_threshold composer llm_base_url llm_model llm_api_key
     llm_timeout_s llm_max_tokens llm_temperature llm_sources llm_context_chars llm_answer_sentences

@@ -67,8 +67,17 @@ def test_cross_lingual_search_finds_the_other_language(pipe: Pipeline, query: st
     assert doc in [h.doc for h in pipe.search(query, top_k=10)]
 
 
-def test_the_question_and_its_translation_are_one_encoder_call(
-    fake_pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("question", "embed_from", "embedded"),
+    [
+        ("丝路基金是哪一年成立的？", ("zh",), True),
+        ("When was the Silk Road Fund set up?", ("zh",), False),
+        ("When was the Silk Road Fund set up?", ("en", "zh"), True),
+    ],
+    ids=["zh-translation-embedded", "en-translation-bm25-only", "en-translation-embedded-when-set"],
+)
+def test_a_translation_is_embedded_with_its_question_in_one_call_for_the_chosen_languages(
+    fake_pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, question: str, embed_from: tuple[str, ...], embedded: bool
 ) -> None:
     calls: list[list[str]] = []
     encode = fake_pipe.embedder.encode_queries
@@ -78,10 +87,11 @@ def test_the_question_and_its_translation_are_one_encoder_call(
         return encode(texts)
 
     monkeypatch.setattr(fake_pipe.embedder, "encode_queries", counted)
-    retrieval = fake_pipe.retrieve("When was the Silk Road Fund set up?")
+    pipe = fake_pipe.derived(settings=fake_pipe.settings.model_copy(update={"embed_translation_from": embed_from}))
+    retrieval = pipe.retrieve(question)
     assert retrieval.translation.words
-    assert calls == [["When was the Silk Road Fund set up?", retrieval.translation.text]]
-    assert retrieval.query_vectors.shape[0] == 2
+    assert calls == [[question, retrieval.translation.text] if embedded else [question]]
+    assert retrieval.query_vectors.shape[0] == (2 if embedded else 1)
 
 
 @pytest.mark.parametrize(
