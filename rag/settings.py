@@ -333,7 +333,8 @@ RUNTIME_FIELDS = frozenset(
     """
     corpus_dir index_dir cache_dir embed_batch_size vector_cache query_engine embed_threads vector_store milvus_uri
     milvus_token milvus_collection hnsw_ef_search search_threads ivf_nprobe tombstone_share means_refresh_growth
-    top_k candidates rrf_k translate_queries embed_translation_from max_translation_terms answer_type_weight sentence_weight
+    top_k candidates rrf_k translate_queries embed_translation_from max_translation_terms
+    answer_type_weight sentence_weight
     compose_passages answer_sentences answer_max_chars answer_lexical_weight answer_rank_penalty answer_keep_margin
     document_head_chars answerability_model answer_threshold composer llm_base_url llm_model llm_api_key
     llm_timeout_s llm_max_tokens llm_temperature llm_sources llm_context_chars llm_answer_sentences
