@@ -45,7 +45,7 @@ ERROR_STATUS: dict[type[RagError], int] = {
 }
 
 
-def status_of(exc: Exception) -> int:
+def status_of(exc: BaseException) -> int:
     """The HTTP status of an error: by its most specific class in `ERROR_STATUS`, else 422 (500 if no RagError)."""
     if not isinstance(exc, RagError):
         return 500

@@ -84,26 +84,38 @@ async def upload_events(add: Add, give_back: Callable[[], None]) -> AsyncIterato
         loop.call_soon_threadsafe(events.put_nowait, {"stage": stage, "done": done, "total": total})
 
     work = asyncio.ensure_future(run_in_threadpool(add, progress))
-    work.add_done_callback(lambda _: give_back())
-    while not work.done():
-        waiting = asyncio.ensure_future(events.get())
-        await asyncio.wait({waiting, work}, return_when=asyncio.FIRST_COMPLETED)
-        if waiting.done():
-            yield sse("progress", waiting.result())
-        else:
-            waiting.cancel()
-    # The worker's last reports were queued before its result reached the loop.
-    while not events.empty():
-        yield sse("progress", events.get_nowait())
+
+    def ended(done: asyncio.Future[tuple[DocumentInfo, bool]]) -> None:
+        give_back()
+        # Said here, not in the stream: a client that stopped listening leaves no one else to tell.
+        failure = None if done.cancelled() else done.exception()
+        if failure is not None and status_of(failure) == 500:
+            log.error("a streamed upload failed", exc_info=failure)
+        elif failure is not None:
+            log.info("a streamed upload was refused: %s", failure)
+
+    work.add_done_callback(ended)
+    waiting: asyncio.Future[dict[str, Any]] | None = None
     try:
+        while not work.done():
+            waiting = asyncio.ensure_future(events.get())
+            await asyncio.wait({waiting, work}, return_when=asyncio.FIRST_COMPLETED)
+            if waiting.done():
+                yield sse("progress", waiting.result())
+        # The worker's last reports were queued before its result reached the loop.
+        while not events.empty():
+            yield sse("progress", events.get_nowait())
+    finally:
+        if waiting is not None and not waiting.done():
+            waiting.cancel()
+    failure = work.exception()
+    if failure is None:
         info, changed = work.result()
-    except Exception as exc:
-        status = status_of(exc)
-        if status == 500:
-            log.error("upload failed", exc_info=exc)
-            body = error_body("InternalError", "internal error; the server log has the details")
-        else:
-            body = error_body(type(exc).__name__, str(exc))
-        yield sse("error", {"status": status, **body})
+        yield sse("done", {**asdict(info), "changed": changed})
         return
-    yield sse("done", {**asdict(info), "changed": changed})
+    status = status_of(failure)
+    if status == 500:
+        body = error_body("InternalError", "internal error; the server log has the details")
+    else:
+        body = error_body(type(failure).__name__, str(failure))
+    yield sse("error", {"status": status, **body})
