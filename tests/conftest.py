@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -148,3 +149,19 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def no_server_errors(operations: list[Any], examples: int = 25) -> None:
+    """Call each schemathesis operation with `examples` generated requests; none may get a 5xx."""
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as run
+
+    for operation in operations:
+
+        @given(operation.as_strategy())
+        @run(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
+        def no_5xx(case: Any) -> None:
+            response = case.call()
+            assert response.status_code < 500, f"{case.method} {case.formatted_path} {case.body!r}: {response.text}"
+
+        no_5xx()

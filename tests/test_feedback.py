@@ -21,6 +21,8 @@ from rag.serve.app import create_app
 from rag.settings import Settings
 from rag.store.local import CATALOG_FILE
 
+from .conftest import no_server_errors
+
 QUESTION = "When was the Silk Road Fund set up?"
 QUOTE = "The Silk Road Fund was set up in 2014. It invests in infrastructure along the route."
 
@@ -171,16 +173,7 @@ def test_export_again_adds_only_new_rows_and_keeps_the_ones_completed(
 def test_no_server_errors_on_generated_feedback(fake_pipe: Pipeline) -> None:
     """Schemathesis generates /v1/feedback bodies from the app's OpenAPI schema; none may get a 5xx."""
     import schemathesis
-    from hypothesis import HealthCheck, given
-    from hypothesis import settings as run
 
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(fake_pipe, with_ui=False))
     [operation] = [r.ok() for r in schema.include(path_regex=r"^/v1/feedback").get_all_operations()]
-
-    @given(operation.as_strategy())
-    @run(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-    def no_5xx(case: schemathesis.Case) -> None:
-        response = case.call()
-        assert response.status_code < 500, f"{case.body!r}: {response.text}"
-
-    no_5xx()
+    no_server_errors([operation], examples=60)

@@ -10,7 +10,6 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -18,6 +17,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from rag import Pipeline
 from rag.serve.app import create_app
+
+from ..conftest import no_server_errors
 
 EN_000 = "000_52703944bae284e8.txt"
 TOKEN = SecretStr("s3cret")
@@ -221,15 +222,7 @@ def test_no_server_errors_on_generated_input(app: FastAPI) -> None:
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 6
 
-    for operation in operations:
-
-        @given(operation.as_strategy())
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-        def no_5xx(case: schemathesis.Case) -> None:
-            response = case.call()
-            assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"
-
-        no_5xx()
+    no_server_errors(operations)
 
 
 @pytest.mark.e2e

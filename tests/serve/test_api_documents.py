@@ -13,14 +13,13 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
 from pydantic import SecretStr
 
 from rag import Pipeline
 from rag.serve.app import create_app
 from rag.settings import Settings
 
-from ..conftest import FakeEmbedder
+from ..conftest import FakeEmbedder, no_server_errors
 from ..test_ingest import HTML, encrypt, make_docx, make_pdf
 from ..test_isolation import pdf_bomb
 
@@ -265,12 +264,4 @@ def test_no_server_errors_on_generated_document_requests(app: FastAPI) -> None:
         ("POST", "/v1/documents"),
         ("DELETE", "/v1/documents/{name}"),
     }
-    for operation in operations:
-
-        @given(operation.as_strategy())
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-        def no_5xx(case: schemathesis.Case) -> None:
-            response = case.call()
-            assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"
-
-        no_5xx()
+    no_server_errors(operations)
