@@ -16,6 +16,7 @@ import logging
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import asdict
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -138,7 +139,7 @@ def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
             # What can be told from the request alone is a status, before the stream begins.
             format_of(check_name(name))
             give_back = await slots.take()
-            add = lambda progress: pipe.add_document(data, name, progress)  # noqa: E731 - a one-line closure
+            add = partial(pipe.add_document, data, name)
             return StreamingResponse(upload_events(add, give_back), media_type="text/event-stream")
         async with slots.held():
             info, changed = await run_in_threadpool(pipe.add_document, data, name)
