@@ -44,9 +44,10 @@ def page_path(name: str, page: int) -> str:
     return f"{VIEW_PATH}/{quote(name, safe='')}/page/{page}"
 
 
-def text_link(name: str, start: int, end: int) -> str:
-    """The URL of the document's extracted text scrolled to the span (the view for documents without pages)."""
-    return f"{VIEW_PATH}/{quote(name, safe='')}?start={start}&end={end}&text=1#cite"
+def text_link(name: str, start: int, end: int, whole: bool = False) -> str:
+    """The URL of the document's extracted text scrolled to the span: its section, or with `whole` all of it."""
+    more = "&whole=1" if whole else ""
+    return f"{VIEW_PATH}/{quote(name, safe='')}?start={start}&end={end}&text=1{more}#cite"
 
 
 def page_viewer(name: str, language: str, page: int, pages: int, start: int, end: int, lit: Lit) -> str:
@@ -105,7 +106,7 @@ def document_page(doc: Document, start: int, end: int, whole: bool = False) -> s
         a, b = doc.sections.around(start, len(doc.text))
         b = max(b, end)
         path = doc.sections.at(start)
-        link = text_link(doc.name, start, end).replace("#cite", "&whole=1#cite")
+        link = text_link(doc.name, start, end, whole=True)
         header = (
             f'<p><span id="section">{e(path or labels["before headings"])}</span> · '
             f'<a id="whole" href="{e(link)}">{labels["whole"]}</a></p>'
