@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     name TEXT PRIMARY KEY, sha256 TEXT NOT NULL, format TEXT NOT NULL, language TEXT NOT NULL,
     size INTEGER NOT NULL, source TEXT NOT NULL, mtime REAL, added TEXT NOT NULL, text TEXT NOT NULL,
-    pages TEXT NOT NULL, outline TEXT NOT NULL DEFAULT '[]'
+    pages TEXT NOT NULL, outline TEXT NOT NULL DEFAULT '[]', tags TEXT NOT NULL DEFAULT '[]',
+    meta TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY, doc TEXT NOT NULL REFERENCES documents(name) ON DELETE CASCADE,
@@ -104,8 +105,10 @@ class Catalog:
                     # is missing and leaves the rest as it is.
                     con.executescript(SCHEMA)
                     con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                if not _has_outline(con):
-                    con.execute(f"ALTER TABLE documents ADD COLUMN {OUTLINE_COLUMN}")
+                have = _document_columns(con)
+                for column, spec in ADDED_COLUMNS.items():
+                    if column not in have:
+                        con.execute(f"ALTER TABLE documents ADD COLUMN {column} {spec}")
             else:
                 # The first read maps SQLite's shared-memory file (`-shm`), which it must create and grow.
                 con.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -177,8 +180,9 @@ class Catalog:
             con.execute("BEGIN")
             try:
                 meta = {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM meta")}
-                outline = "outline" if _has_outline(con) else "'[]'"
-                rows = con.execute(f"SELECT {DOC_COLUMNS}, {outline} FROM documents ORDER BY name")
+                have = _document_columns(con)
+                added = ", ".join(c if c in have else f"{ADDED_DEFAULTS[c]} AS {c}" for c in ADDED_COLUMNS)
+                rows = con.execute(f"SELECT {DOC_COLUMNS}, {added} FROM documents ORDER BY name")
                 docs = [_document(row) for row in rows]
                 chunk_rows = con.execute(
                     'SELECT id, doc, start, "end", clean, language, page, tokens FROM chunks ORDER BY doc, start, "end"'
@@ -285,18 +289,19 @@ def _configure(con: sqlite3.Connection) -> None:
 
 
 DOC_COLUMNS = "name, sha256, format, language, size, source, mtime, added, text, pages"
-# Added to `documents` after schema 1 shipped, whatever the schema's version: a catalog made before gets it at its
-# first write connection, and reads as having no outlines until then.
-OUTLINE_COLUMN = "outline TEXT NOT NULL DEFAULT '[]'"
+# Added to `documents` after schema 1 shipped, whatever the schema's version: a catalog made before gets them at
+# its first write connection, and reads as having none until then.
+ADDED_DEFAULTS = {"outline": "'[]'", "tags": "'[]'", "meta": "'{}'"}
+ADDED_COLUMNS = {column: f"TEXT NOT NULL DEFAULT {default}" for column, default in ADDED_DEFAULTS.items()}
 
 
-def _has_outline(con: sqlite3.Connection) -> bool:
-    """Whether the catalog's `documents` has the outline column (one made before it has not, until written)."""
-    return any(row[1] == "outline" for row in con.execute("PRAGMA table_info(documents)"))
+def _document_columns(con: sqlite3.Connection) -> set[str]:
+    """The columns the catalog's `documents` has (one made before a column was added lacks it, until written)."""
+    return {row[1] for row in con.execute("PRAGMA table_info(documents)")}
 
 
 def _document(row: tuple[Any, ...]) -> DocumentRecord:
-    name, sha256, fmt, language, size, source, mtime, added, text, pages, outline = row
+    name, sha256, fmt, language, size, source, mtime, added, text, pages, outline, tags, meta = row
     return DocumentRecord(
         name,
         sha256,
@@ -309,6 +314,8 @@ def _document(row: tuple[Any, ...]) -> DocumentRecord:
         text,
         tuple(json.loads(pages)),
         outline_from_json(outline),
+        tuple(json.loads(tags)),
+        json.loads(meta),
     )
 
 
@@ -327,10 +334,11 @@ def _feedback(row: tuple[Any, ...]) -> Feedback:
 def _insert(con: sqlite3.Connection, doc: StoredDocument) -> None:
     r = doc.record
     con.execute(
-        f"INSERT INTO documents ({DOC_COLUMNS}, outline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO documents ({DOC_COLUMNS}, {', '.join(ADDED_COLUMNS)}) VALUES ({', '.join('?' * 13)})",
         (
             *(r.name, r.sha256, r.format, r.language, r.size, r.source, r.mtime, r.added, r.text),
             *(json.dumps(r.pages), outline_to_json(r.outline)),
+            *(json.dumps(list(r.tags), ensure_ascii=False), json.dumps(r.meta, ensure_ascii=False)),
         ),
     )
     con.executemany(

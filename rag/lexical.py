@@ -139,8 +139,10 @@ class LexicalIndex:
             return np.zeros(self.n_docs, dtype=np.float32)
         return np.asarray(self.bm25.get_scores(known), dtype=np.float32)
 
-    def top(self, terms: list[str], k: int) -> list[int]:
-        """Chunk ids of the k best-scoring chunks with a positive score, best first."""
+    def top(self, terms: list[str], k: int, allowed: np.ndarray | None = None) -> list[int]:
+        """Chunk ids of the k best-scoring chunks with a positive score (of those `allowed`, a mask), best first."""
         s = self.scores(terms)
+        if allowed is not None:
+            s = np.where(allowed, s, 0)
         order = np.argsort(-s, kind="stable")[:k]
         return [int(i) for i in order if s[i] > 0]

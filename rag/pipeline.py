@@ -31,6 +31,7 @@ from rag.dictionaries import load_jieba
 from rag.embedding import Embedder, load_embedder
 from rag.errors import InputError
 from rag.feedback import Feedback, make_feedback
+from rag.filters import Filter, FilterLike, Meta
 from rag.lexical import LexicalIndex, jieba_tokenizer
 from rag.llm import ChatModel, LLMUnavailableError, RateLimitedLog, make_chat_model
 from rag.offline import force_offline, install_tiktoken_encodings
@@ -195,12 +196,20 @@ class Pipeline:
         """The listing of the current documents, by name."""
         return list(self.state.snapshot.infos.values())
 
-    def add_document(self, data: bytes, name: str, progress: Progress | None = None) -> tuple[DocumentInfo, bool]:
+    def add_document(
+        self,
+        data: bytes,
+        name: str,
+        progress: Progress | None = None,
+        tags: tuple[str, ...] | None = None,
+        meta: Meta | None = None,
+    ) -> tuple[DocumentInfo, bool]:
         """Add or replace a document from a file's bytes; (its listing, whether anything changed).
 
-        `progress` hears (stage, done, total) as the file is read, embedded and saved.
+        `progress` hears (stage, done, total) as the file is read, embedded and saved. `tags` and `meta` are what
+        filters select it by; when neither is given, a replaced document keeps its own.
         """
-        info, changed = self.collection.add_bytes(data, name, progress=progress)
+        info, changed = self.collection.add_bytes(data, name, progress=progress, tags=tags, meta=meta)
         self.state  # noqa: B018 - load the new generation now, so the writer's next request sees it
         return info, changed
 
@@ -258,35 +267,43 @@ class Pipeline:
             raise InputError(f"top_k must be between 1 and {self.settings.candidates}, got {k}")
         return k
 
-    def retrieve(self, query: str, top_k: int | None = None) -> Retrieval:
-        """Retrieval with its translation and per-stage timings."""
-        return self.state.retriever.retrieve(self._check(query, "query"), self._top_k(top_k))
+    def retrieve(self, query: str, top_k: int | None = None, filter: FilterLike = None) -> Retrieval:
+        """Retrieval with its translation and per-stage timings, from the documents `filter` keeps.
 
-    def search(self, query: str, top_k: int | None = None) -> list[Hit]:
-        """The top_k passages for `query`, best first."""
-        return self.retrieve(query, top_k).hits
+        `filter` is a `Filter`, or its mapping or JSON.
+        """
+        return self.state.retriever.retrieve(self._check(query, "query"), self._top_k(top_k), Filter.of(filter))
 
-    def ask(self, question: str, top_k: int | None = None, instructions: str = "") -> Answer:
-        """A cited answer, or an abstention with the nearest passages."""
-        return self.ask_timed(question, top_k, instructions)[0]
+    def search(self, query: str, top_k: int | None = None, filter: FilterLike = None) -> list[Hit]:
+        """The top_k passages for `query` from the documents `filter` keeps, best first."""
+        return self.retrieve(query, top_k, filter).hits
+
+    def ask(self, question: str, top_k: int | None = None, instructions: str = "", filter: FilterLike = None) -> Answer:
+        """A cited answer from the documents `filter` keeps, or an abstention with the nearest passages."""
+        return self.ask_timed(question, top_k, instructions, filter)[0]
 
     def ask_timed(
-        self, question: str, top_k: int | None = None, instructions: str = ""
+        self, question: str, top_k: int | None = None, instructions: str = "", filter: FilterLike = None
     ) -> tuple[Answer, dict[str, float]]:
         """`ask`, with the milliseconds spent retrieving, composing and in total."""
         timings: dict[str, float] = {}
-        stream = AnswerStream(self._parts(timings, question, top_k, instructions, streaming=False), timings)
-        return stream.answer(), timings
+        parts = self._parts(timings, question, top_k, instructions, Filter.of(filter), streaming=False)
+        return AnswerStream(parts, timings).answer(), timings
 
     def ask_stream(
-        self, question: str, top_k: int | None = None, instructions: str = "", language: str | None = None
+        self,
+        question: str,
+        top_k: int | None = None,
+        instructions: str = "",
+        language: str | None = None,
+        filter: FilterLike = None,
     ) -> AnswerStream:
         """The answer as the composer writes it (see `AnswerStream`); its `timings` fill in as it runs.
 
         `language` is the language to answer in when it is not the question's (a rewritten follow-up).
         """
         timings: dict[str, float] = {}
-        return AnswerStream(self._parts(timings, question, top_k, instructions, language), timings)
+        return AnswerStream(self._parts(timings, question, top_k, instructions, Filter.of(filter), language), timings)
 
     def _parts(
         self,
@@ -294,6 +311,7 @@ class Pipeline:
         question: str,
         top_k: int | None,
         instructions: str,
+        where: Filter | None,
         language: str | None = None,
         streaming: bool = True,
         warning: str = "",
@@ -301,7 +319,7 @@ class Pipeline:
         """The composer's parts for a question, timed into `timings`; the answer takes `warning` if it has none."""
         t0 = time.perf_counter()
         state = self.state
-        retrieval = state.retriever.retrieve(self._check(question, "question"), self._top_k(top_k))
+        retrieval = state.retriever.retrieve(self._check(question, "question"), self._top_k(top_k), where)
         if language is not None:
             retrieval.language = language
         t1 = time.perf_counter()
@@ -336,20 +354,22 @@ class Pipeline:
             return turns[-1].content, f"the LLM endpoint failed ({exc}); the follow-up was answered as written"
         return question, ""
 
-    def chat_stream(self, turns: list[Turn], instructions: str = "") -> AnswerStream:
+    def chat_stream(self, turns: list[Turn], instructions: str = "", filter: FilterLike = None) -> AnswerStream:
         """`ask_stream` for a conversation: its last user turn, made to stand on its own, answered in its language."""
         timings: dict[str, float] = {}
-        return AnswerStream(self._chat_parts(timings, turns, instructions, streaming=True), timings)
+        return AnswerStream(self._chat_parts(timings, turns, instructions, Filter.of(filter), True), timings)
 
-    def chat(self, turns: list[Turn], instructions: str = "") -> tuple[Answer, dict[str, float]]:
+    def chat(
+        self, turns: list[Turn], instructions: str = "", filter: FilterLike = None
+    ) -> tuple[Answer, dict[str, float]]:
         """The answer to a conversation's last user turn (see `chat_stream`), with its timings."""
         timings: dict[str, float] = {}
-        stream = AnswerStream(self._chat_parts(timings, turns, instructions, streaming=False), timings)
+        stream = AnswerStream(self._chat_parts(timings, turns, instructions, Filter.of(filter), False), timings)
         return stream.answer(), timings
 
     def _chat_parts(
-        self, timings: dict[str, float], turns: list[Turn], instructions: str, streaming: bool
+        self, timings: dict[str, float], turns: list[Turn], instructions: str, where: Filter | None, streaming: bool
     ) -> Iterator[str | Answer]:
         question, warning = self.standalone(turns)
         language = detect_language(turns[-1].content)
-        yield from self._parts(timings, question, None, instructions, language, streaming, warning)
+        yield from self._parts(timings, question, None, instructions, where, language, streaming, warning)

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from rag.answer.stream import AnswerStream, Reset
 from rag.data import Answer, Hit
 from rag.errors import InputError, RagError
+from rag.filters import Filter
 from rag.serve.models import answer_of, hit_of
 
 T = TypeVar("T")
@@ -45,16 +46,23 @@ def _check(r: httpx.Response, url: str) -> None:
     raise RemoteError(f"{url} answered HTTP {r.status_code}: {message}")
 
 
-def ask_stream(url: str, token: str | None, question: str, top_k: int | None) -> AnswerStream:
+def _payload(top_k: int | None, where: Filter | None) -> dict[str, Any]:
+    """The optional fields of an ask or a search."""
+    return ({"top_k": top_k} if top_k else {}) | ({"filter": where.model_dump(exclude_none=True)} if where else {})
+
+
+def ask_stream(
+    url: str, token: str | None, question: str, top_k: int | None, where: Filter | None = None
+) -> AnswerStream:
     """The answer as the server streams it, like `Pipeline.ask_stream`; its `timings` are the server's."""
     timings: dict[str, float] = {}
-    return AnswerStream(_parts(url, token, question, top_k, timings), timings)
+    return AnswerStream(_parts(url, token, question, _payload(top_k, where), timings), timings)
 
 
 def _parts(
-    url: str, token: str | None, question: str, top_k: int | None, timings: dict[str, float]
+    url: str, token: str | None, question: str, fields: dict[str, Any], timings: dict[str, float]
 ) -> Iterator[str | Reset | Answer]:
-    payload: dict[str, Any] = {"question": question, "stream": True} | ({"top_k": top_k} if top_k else {})
+    payload: dict[str, Any] = {"question": question, "stream": True} | fields
     try:
         with httpx.stream("POST", f"{url}/v1/ask", json=payload, headers=_headers(token), timeout=TIMEOUT_S) as r:
             if r.status_code != 200:
@@ -90,9 +98,9 @@ def _read(url: str, read: Callable[..., T], *body: Any) -> T:
         ) from exc
 
 
-def search(url: str, token: str | None, query: str, top_k: int | None) -> list[Hit]:
+def search(url: str, token: str | None, query: str, top_k: int | None, where: Filter | None = None) -> list[Hit]:
     """The server's hits for a query."""
-    payload: dict[str, Any] = {"query": query} | ({"top_k": top_k} if top_k else {})
+    payload: dict[str, Any] = {"query": query} | _payload(top_k, where)
     try:
         r = httpx.post(f"{url}/v1/search", json=payload, headers=_headers(token), timeout=TIMEOUT_S)
     except httpx.HTTPError as exc:

@@ -13,24 +13,27 @@ import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 
 from rag.centring import centre
 from rag.data import Hit
 from rag.embedding import Embedder
+from rag.filters import Filter
 from rag.ingest.chunking import sentences_of_chunks
 from rag.lexical import LexicalIndex, tokenize
 from rag.settings import Settings
 from rag.snapshot import Snapshot
-from rag.store import HybridIndex
+from rag.store import HybridIndex, Within
 from rag.text import ANSWER_TYPES, asked_type, detect_language
 from rag.translate import Translation, get_dictionary, translate
 
 OTHER = {"en": "zh", "zh": "en"}
 # Searches that are round trips to a server (Milvus) and go out beside the request's own.
 SERVER_CALLS = 8
+# Filters whose documents a retriever remembers (one snapshot's): a tool tends to send the same few again.
+SCOPES_KEPT = 64
 
 
 @cache
@@ -46,6 +49,32 @@ def rrf(rankings: list[list[int]], k: int, weights: list[float] | None = None) -
         for rank, idx in enumerate(ranking):
             fused[idx] += w / (k + rank + 1)
     return fused
+
+
+def _runs(docs: list[str]) -> dict[str, tuple[int, int]]:
+    """Per document, the [start, end) of its positions in a list sorted by document."""
+    runs: dict[str, tuple[int, int]] = {}
+    for n, doc in enumerate(docs):
+        start, _ = runs.get(doc, (n, n))
+        runs[doc] = (start, n + 1)
+    return runs
+
+
+def _mask(runs: dict[str, tuple[int, int]], docs: tuple[str, ...], size: int) -> np.ndarray:
+    mask = np.zeros(size, dtype=bool)
+    for doc in docs:
+        start, end = runs.get(doc, (0, 0))
+        mask[start:end] = True
+    return mask
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a filter keeps of one snapshot: its chunks and sentences as each store searches them, and BM25's mask."""
+
+    chunks: Within
+    sentences: Within
+    chunk_mask: np.ndarray
 
 
 @dataclass
@@ -83,24 +112,51 @@ class Retriever:
         for chunk, positions in enumerate(self.chunk_sentences):
             for i in positions:
                 self.sentence_chunks[i].append(chunk)
+        # Chunks and sentences come sorted by document: each document's are one run of positions.
+        self.chunk_runs = _runs([c.doc for c in stored.chunks])
+        self.sentence_runs = _runs([s.doc for s in stored.sentences])
+        self.chunk_ids = np.asarray([c.id for c in stored.chunks], dtype=np.int64)
+        self.sentence_ids = np.asarray([s.id for s in stored.sentences], dtype=np.int64)
+        self._scope = lru_cache(maxsize=SCOPES_KEPT)(self._scope_of)
+
+    def scope(self, where: Filter | None) -> Scope | None:
+        """What `where` keeps of the snapshot (None: no filter, everything)."""
+        return None if where is None else self._scope(where.key())
+
+    def _scope_of(self, key: str) -> Scope:
+        # Keyed by the filter's canonical JSON: a filter holds lists, which a cache key cannot.
+        where = Filter.model_validate_json(key)
+        docs = tuple(sorted(name for name, info in self.stored.infos.items() if where.keeps(info)))
+        chunk_mask = _mask(self.chunk_runs, docs, len(self.chunk_ids))
+        sentence_mask = _mask(self.sentence_runs, docs, len(self.sentence_ids))
+        return Scope(
+            Within(docs, np.sort(self.chunk_ids[chunk_mask])),
+            Within(docs, np.sort(self.sentence_ids[sentence_mask])),
+            chunk_mask,
+        )
 
     def _query_vectors(self, texts: list[str], langs: list[str]) -> np.ndarray:
         vecs = self.embedder.encode_queries(texts)
         return centre(vecs, langs, self.stored.means.query, self.settings.center_embeddings)
 
-    def _sentence_rankings(self, qv: np.ndarray, n: int) -> list[list[int]]:
+    def _sentence_rankings(self, qv: np.ndarray, n: int, within: Within | None = None) -> list[list[int]]:
         """Per query vector, chunk ids in the order their best sentence ranks."""
-        _, ids = self.stored.sentence_vectors.search(qv, n)
+        _, ids = self.stored.sentence_vectors.search(qv, n, within)
         out = []
         for row in ids:
             ranking = (c for i in row if i >= 0 for c in self.sentence_chunks[self.sentence_at[int(i)]])
             out.append(list(dict.fromkeys(ranking)))
         return out
 
-    def retrieve(self, query: str, top_k: int) -> Retrieval:
-        """The top_k fused hits for `query`, best first."""
+    def retrieve(self, query: str, top_k: int, where: Filter | None = None) -> Retrieval:
+        """The top_k fused hits for `query` from the documents `where` keeps, best first."""
         s = self.settings
         t0 = time.perf_counter()
+        scope = self.scope(where)
+        chunks_within = scope.chunks if scope else None
+        sentences_within = scope.sentences if scope else None
+        available = len(self.stored.chunks) if scope is None else len(scope.chunks.ids)
+        sentences_available = len(self.stored.sentences) if scope is None else len(scope.sentences.ids)
         lang = detect_language(query)
         translation = (
             translate(query, lang, s.max_translation_terms, self.lexical.known, self.dictionary)
@@ -114,19 +170,21 @@ class Retriever:
             langs.append(OTHER[lang])
         qv = self._query_vectors(texts, langs)
         t2 = time.perf_counter()
-        n = min(s.candidates, len(self.stored.chunks))
+        n = min(s.candidates, available)
+        m = min(s.candidates, sentences_available)
         lexical = [tokenize(query)] + ([tokenize(translation.text)] if translation.words else [])
         rankings: list[list[int]] = []
         weights: list[float] = []
-        wants_sentences = s.sentence_weight > 0 and bool(self.stored.sentences)
+        wants_sentences = s.sentence_weight > 0 and m > 0
         index = self.stored.vectors
         if isinstance(index, HybridIndex):
             # The server fuses the dense and BM25 lists by RRF; the sentence lists join its fused score here,
             # which is the same sum a local fusion of all of them gives. Both searches are round trips to the
             # server, so they go out together.
-            m = min(s.candidates, len(self.stored.sentences))
-            pending = _server_calls().submit(self._sentence_rankings, qv, m) if wants_sentences else None
-            served = index.hybrid(qv, lexical, n, s.rrf_k) if n else {}
+            pending = (
+                _server_calls().submit(self._sentence_rankings, qv, m, sentences_within) if wants_sentences else None
+            )
+            served = index.hybrid(qv, lexical, n, s.rrf_k, chunks_within) if n else {}
             fused = defaultdict(float, {self.chunk_at[i]: v for i, v in served.items()})
             if pending is not None:
                 rankings = pending.result()
@@ -134,12 +192,13 @@ class Retriever:
             t3 = time.perf_counter()
         else:
             if wants_sentences:
-                rankings = self._sentence_rankings(qv, min(s.candidates, len(self.stored.sentences)))
+                rankings = self._sentence_rankings(qv, m, sentences_within)
                 weights = [s.sentence_weight] * len(rankings)
             t3 = time.perf_counter()
-            _, ids = index.search(qv, n)
+            _, ids = index.search(qv, n, chunks_within)
             rankings += [[self.chunk_at[int(i)] for i in row if i >= 0] for row in ids]
-            rankings += [self.lexical.top(terms, n) for terms in lexical]
+            mask = scope.chunk_mask if scope else None
+            rankings += [self.lexical.top(terms, n, mask) for terms in lexical]
             weights += [1.0] * (len(rankings) - len(weights))
             fused = defaultdict(float)
         for chunk, score in rrf(rankings, s.rrf_k, weights).items():

@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     # concurrent requests, on other searches for the same cores): 10 ms against 0.3 ms for 2,000 vectors here.
     search_threads: int = Field(default=1, ge=1)
     ivf_nprobe: int = Field(default=128, ge=1)
+    # A filtered search (`rag.filters`) that keeps at most this many vectors scores each of them (exact, and
+    # faster than a graph walk looking for so few); one that keeps at least `filter_plain_share` of the index
+    # searches it as usual, fetching as many more as the share asks, and drops the others; in between, FAISS skips
+    # the vectors it does not keep as it goes, with HNSW's efSearch or IVF's nprobe grown by the share left out,
+    # up to `filter_widen_max` times (measured in bench/results/: recall stops growing there, time does not).
+    filter_exact_max: int = Field(default=4096, ge=0)
+    filter_plain_share: float = Field(default=0.25, gt=0.0, le=1.0)
+    filter_widen_max: float = Field(default=4.0, ge=1.0)
     # HNSW cannot remove vectors: a deleted one is skipped until this share of the index is deleted, then the
     # graph is rebuilt from the live vectors.
     tombstone_share: float = Field(default=0.2, gt=0.0, le=1.0)
@@ -336,7 +344,8 @@ RUNTIME_FIELDS = frozenset(
     """
     corpus_dir index_dir cache_dir embed_batch_size embed_batch_chars
     vector_cache query_engine embed_threads vector_store milvus_uri
-    milvus_token milvus_collection hnsw_ef_search search_threads ivf_nprobe tombstone_share means_refresh_growth
+    milvus_token milvus_collection hnsw_ef_search search_threads ivf_nprobe filter_exact_max filter_plain_share
+    filter_widen_max tombstone_share means_refresh_growth
     top_k candidates rrf_k translate_queries embed_translation_from max_translation_terms
     answer_type_weight sentence_weight
     compose_passages answer_sentences answer_max_chars answer_lexical_weight answer_rank_penalty answer_keep_margin

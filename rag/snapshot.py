@@ -6,11 +6,12 @@ nothing that only reads imports the code that writes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rag.centring import LanguageMeans
 from rag.data import Chunk, Document, Sentence
+from rag.filters import Meta
 from rag.store import VectorIndex
 
 
@@ -28,6 +29,10 @@ class DocumentInfo:
     sha256: str
     source: str
     added: str
+    # The first heading of its outline, else the file name without its suffix.
+    title: str = ""
+    tags: tuple[str, ...] = ()
+    meta: Meta = field(default_factory=dict)
 
 
 @dataclass

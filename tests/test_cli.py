@@ -94,13 +94,20 @@ def test_index_add_documents_and_remove(tmp_path: Path) -> None:
 
     extra = tmp_path / "bank.md"
     extra.write_text("# AIIB\n\nThe Asian Infrastructure Investment Bank opened in **2016**.", "utf-8")
-    done = rag("add", str(extra), env=env)
+    done = rag("add", str(extra), "--tag", "bank", "--tag", "asia", "--meta", '{"year": 2016}', env=env)
     assert done.returncode == 0 and "added  bank.md" in done.stdout, done.stderr
     listing = json.loads(rag("documents", "--json", env=env).stdout)
-    assert {d["name"]: (d["format"], d["source"]) for d in listing} == {
-        "bank.md": ("markdown", "cli"),
-        "fund.txt": ("text", "folder"),
+    assert {d["name"]: (d["format"], d["source"], d["tags"], d["meta"], d["title"]) for d in listing} == {
+        "bank.md": ("markdown", "cli", ["bank", "asia"], {"year": 2016}, "AIIB"),
+        "fund.txt": ("text", "folder", [], {}, "fund"),
     }
+    assert "bank.md  markdown  en  1 chunks" in rag("documents", env=env).stdout
+    done = rag("search", "when did it open", "--json", "--filter", '{"meta": {"year": {"lt": 2020}}}', env=env)
+    assert done.returncode == 0 and {h["doc"] for h in json.loads(done.stdout)} == {"bank.md"}, done.stderr
+    done = rag("search", "when", "--filter", '{"tags": "bank"}', env=env)
+    assert done.returncode == 2 and "filter.tags: Input should be a valid" in done.stderr
+    done = rag("add", str(extra), "--meta", '{"year": [2016]}', env=env)
+    assert done.returncode == 2 and "metadata year: a value is a string, a number or true/false" in done.stderr
 
     (corpus / "fund.txt").unlink()
     (corpus / "rail.txt").write_text("中欧班列于2011年开通，连接重庆和杜伊斯堡。", "utf-8")
@@ -189,6 +196,8 @@ def test_ask_and_search_through_a_running_server(fake_pipe: Pipeline) -> None:
         answer = json.loads(rag("ask", "When was the Silk Road Fund set up?", "--json", env=env).stdout)
         assert answer["citations"][0]["text"] == "The Silk Road Fund was set up in 2014."
         assert "en.txt" in rag("search", "Silk Road Fund", "-k", "1", env=env).stdout
+        only_zh = rag("search", "Silk Road Fund", "--filter", '{"language": ["zh"]}', env=env)
+        assert "zh.md" in only_zh.stdout and "en.txt" not in only_zh.stdout, only_zh.stderr
         refused = rag("ask", "x", "--corpus", "seeds", env=env)
         assert refused.returncode == 2 and "--corpus apply to a local index" in refused.stderr
         empty = rag("ask", "   ", env=env)

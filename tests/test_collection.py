@@ -447,3 +447,16 @@ def test_an_upload_reports_its_stages_as_it_goes(fake_pipe: Pipeline) -> None:
     assert embedding[-1][0] == embedding[-1][1] > 0
     assert all(a <= b for (a, _), (b, _) in itertools.pairwise(embedding))
     assert heard[-1] == ("saving", 1, 1)
+
+
+def test_an_older_catalog_without_labels_reads_as_unlabelled_and_gains_them_at_a_write(fake_pipe: Pipeline) -> None:
+    path = fake_pipe.settings.index_dir / "catalog.sqlite"
+    with sqlite3.connect(path) as con:
+        con.execute("ALTER TABLE documents DROP COLUMN tags")
+        con.execute("ALTER TABLE documents DROP COLUMN meta")
+    catalog = Catalog(path)
+    assert {(r.tags, str(r.meta)) for r in catalog.read().documents} == {((), "{}")}
+    fake_pipe.add_document(b"The HR policy grants 25 days of leave.", "hr.txt", tags=("hr",), meta={"year": 2024})
+    records = {r.name: r for r in catalog.read().documents}
+    assert (records["hr.txt"].tags, records["hr.txt"].meta) == (("hr",), {"year": 2024})
+    assert (records["en.txt"].tags, records["en.txt"].meta) == ((), {})

@@ -45,7 +45,7 @@ STAGE_NAMES = {"reading": "reading · 读取", "embedding": "embedding · 向量
 # Chinese example topics: words of at least this many characters (shorter ones are too general to ask about).
 MIN_ZH_TOPIC = 3
 LEADING_ARTICLE = re.compile(r"^(?:The|A|An) ")
-DOCUMENT_COLUMNS = ["name", "language", "format", "chunks", "pages", "size", "added"]
+DOCUMENT_COLUMNS = ["name", "title", "language", "format", "chunks", "pages", "size", "added", "tags"]
 
 
 def _topic(doc: Document) -> str | None:
@@ -101,7 +101,9 @@ def rated_answer(question: str, answer: Answer) -> dict[str, Any]:
 
 def documents_table(pipe: Pipeline) -> list[list[Any]]:
     """Rows of the documents tab's table."""
-    return [[getattr(i, c) for c in DOCUMENT_COLUMNS] for i in pipe.document_infos()]
+    return [
+        [", ".join(i.tags) if c == "tags" else getattr(i, c) for c in DOCUMENT_COLUMNS] for i in pipe.document_infos()
+    ]
 
 
 def build_ui(pipe: Pipeline) -> gr.Blocks:

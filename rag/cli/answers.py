@@ -12,12 +12,14 @@ from rag.cli.common import (
     AsJson,
     Composer,
     Corpus,
+    FilterJson,
     TopK,
     _pipeline,
     _settings,
     app,
 )
 from rag.errors import RagError
+from rag.filters import Filter
 from rag.sections import page_label
 from rag.settings import Settings
 
@@ -78,18 +80,24 @@ def _token(settings: Settings) -> str | None:
 
 @app.command()
 def ask(
-    question: str, corpus: Corpus = None, top_k: TopK = None, as_json: AsJson = False, composer: Composer = None
+    question: str,
+    corpus: Corpus = None,
+    top_k: TopK = None,
+    as_json: AsJson = False,
+    composer: Composer = None,
+    filter_json: FilterJson = None,
 ) -> None:
     """Answer a question with citations, or say the documents do not answer it.
 
     With RAG_SERVER_URL set, a running `rag serve` answers (no model or index is loaded here).
     """
     settings = _settings()
+    where = Filter.of(filter_json)
     url = _remote(settings, corpus=corpus, composer=composer)
     if url is not None:
         from rag import remote
 
-        stream = remote.ask_stream(url, _token(settings), question, top_k)
+        stream = remote.ask_stream(url, _token(settings), question, top_k, where)
         if as_json:
             typer.echo(json.dumps(stream.answer().to_dict(), ensure_ascii=False, indent=2))
             return
@@ -97,22 +105,25 @@ def ask(
         return
     pipe = _pipeline(_settings(corpus, composer=composer))
     if as_json:
-        typer.echo(json.dumps(pipe.ask(question, top_k).to_dict(), ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(pipe.ask(question, top_k, filter=where).to_dict(), ensure_ascii=False, indent=2))
         return
-    _print_answer(_stream_answer(pipe.ask_stream(question, top_k)))
+    _print_answer(_stream_answer(pipe.ask_stream(question, top_k, filter=where)))
 
 
 @app.command()
-def search(query: str, corpus: Corpus = None, top_k: TopK = None, as_json: AsJson = False) -> None:
+def search(
+    query: str, corpus: Corpus = None, top_k: TopK = None, as_json: AsJson = False, filter_json: FilterJson = None
+) -> None:
     """The passages that best match a query, in either language (through RAG_SERVER_URL when it is set)."""
     settings = _settings()
+    where = Filter.of(filter_json)
     url = _remote(settings, corpus=corpus)
     if url is not None:
         from rag import remote
 
-        hits = remote.search(url, _token(settings), query, top_k)
+        hits = remote.search(url, _token(settings), query, top_k, where)
     else:
-        hits = _pipeline(_settings(corpus)).search(query, top_k)
+        hits = _pipeline(_settings(corpus)).search(query, top_k, where)
     if as_json:
         typer.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
         return

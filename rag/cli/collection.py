@@ -67,9 +67,24 @@ def index(
 
 
 @app.command()
-def add(paths: Paths) -> None:
-    """Add files to the index, or replace the documents of the same name; only these files are embedded."""
-    report = _collection(_settings()).add_paths(paths)
+def add(
+    paths: Paths,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="A tag for filters to select by (repeat for more).")
+    ] = None,
+    meta: Annotated[
+        str | None, typer.Option("--meta", help='Metadata for filters, a JSON object: {"year": 2024, "team": "hr"}.')
+    ] = None,
+) -> None:
+    """Add files to the index, or replace the documents of the same name; only these files are embedded.
+
+    With --tag or --meta, every file gets those tags and that metadata; without, a replaced document keeps its own.
+    """
+    from rag.filters import parse_meta
+
+    given = meta is not None or tag is not None
+    tags = tuple(tag or ()) if given else None
+    report = _collection(_settings()).add_paths(paths, tags=tags, meta=parse_meta(meta) if meta else None)
     _report(report)
     if not report.changed and report.skipped and not report.unchanged:
         raise typer.Exit(EXIT_USER_ERROR)
@@ -110,4 +125,5 @@ def documents(as_json: AsJson = False) -> None:
         typer.echo(json.dumps([asdict(i) for i in infos], ensure_ascii=False, indent=2))
         return
     for i in infos:
-        typer.echo(f"{i.name}  {i.format}  {i.language}  {i.chunks} chunks  {i.size} bytes  added {i.added}")
+        labels = "".join(f"  #{t}" for t in i.tags) + (f"  {json.dumps(i.meta, ensure_ascii=False)}" if i.meta else "")
+        typer.echo(f"{i.name}  {i.format}  {i.language}  {i.chunks} chunks  {i.size} bytes  added {i.added}{labels}")

@@ -26,6 +26,14 @@ Corpus = Annotated[
 ]
 TopK = Annotated[int | None, typer.Option("--top-k", "-k", help="Passages to return (default: 10).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+FilterJson = Annotated[
+    str | None,
+    typer.Option(
+        "--filter",
+        help='Only the documents it keeps, as JSON: {"documents": ["2024-*"], "language": ["zh"], '
+        '"format": ["pdf"], "tags": ["hr"], "meta": {"year": {"gte": 2023}}, "added": {"gte": "2026-01-01"}}.',
+    ),
+]
 DEFAULT_DATASETS = [Path("eval/datasets/seeds.jsonl"), Path("eval/datasets/debian.jsonl")]
 Datasets = Annotated[
     list[Path] | None,

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from pathlib import Path
+from dataclasses import replace
+from pathlib import Path, PurePath
 
 import numpy as np
 
@@ -36,6 +37,7 @@ from rag.collection.reports import Damage, WriteReport
 from rag.collection.writer import Writer
 from rag.embedding import Embedder
 from rag.errors import CorpusError, IndexCorruptError, IndexStaleError, InputError, NotFoundError
+from rag.filters import Meta, check_meta, check_tags
 from rag.ingest import Extracted
 from rag.isolation import read_isolated
 from rag.names import check_name
@@ -141,17 +143,25 @@ class Collection:
     # Writing
 
     def add_bytes(
-        self, data: bytes, name: str, source: str = "upload", progress: Progress | None = None
+        self,
+        data: bytes,
+        name: str,
+        source: str = "upload",
+        progress: Progress | None = None,
+        tags: tuple[str, ...] | None = None,
+        meta: Meta | None = None,
     ) -> tuple[DocumentInfo, bool]:
         """Add or replace one document from its bytes; (its listing, whether the collection changed).
 
-        Identical bytes under the same name change nothing. Raises UnsupportedFormatError or
+        `tags` and `meta`, when either is given, replace the document's; else a replaced document keeps its own.
+        Identical bytes and labels under the same name change nothing. Raises UnsupportedFormatError or
         UnreadableDocumentError, and the collection stays as it was. `progress` hears each stage as it goes.
         """
         name = check_name(name)
-        sha = sha256_bytes(data)
         current = self._record(name)
-        if current is not None and current.sha256 == sha:
+        tags, meta = _labels(tags, meta, current)
+        sha = sha256_bytes(data)
+        if current is not None and (current.sha256, current.tags, current.meta) == (sha, tags, meta):
             if current.format in KEPT_FORMATS and self.originals.read(sha, name) is None:
                 # Added before files were kept: the same bytes again are how its pages become viewable.
                 with self.store.lock():
@@ -161,15 +171,22 @@ class Collection:
         report("reading", 0, 1)
         extracted = read_isolated(data, name, self.settings)
         report("reading", 1, 1)
-        incoming = Incoming(extracted, name, sha, len(data), source, original=original_of(extracted, data))
+        incoming = Incoming(
+            extracted, name, sha, len(data), source, original=original_of(extracted, data), tags=tags, meta=meta
+        )
         doc = self.preparer.prepare([incoming], report)[0]
         report("saving", 0, 1)
         self.commit([doc], [], originals=originals_of([incoming]))
         report("saving", 1, 1)
         return self._info_of(name), True
 
-    def add_paths(self, paths: list[Path], source: str = "cli") -> WriteReport:
-        """Add or replace files (a folder means its supported files); unreadable ones are skipped and named."""
+    def add_paths(
+        self, paths: list[Path], source: str = "cli", tags: tuple[str, ...] | None = None, meta: Meta | None = None
+    ) -> WriteReport:
+        """Add or replace files (a folder means its supported files); unreadable ones are skipped and named.
+
+        `tags` and `meta`, when either is given, are every file's; else a replaced document keeps its own.
+        """
         files: list[Path] = []
         report = WriteReport()
         for path in paths:
@@ -181,7 +198,8 @@ class Collection:
                 files.append(path)
             else:
                 raise InputError(f"{path} does not exist")
-        self._write_files(files, [], source, report)
+        given = None if tags is None and meta is None else (check_tags(tags or ()), check_meta(meta or {}))
+        self._write_files(files, [], source, report, given)
         return report
 
     def remove(self, names: list[str]) -> WriteReport:
@@ -252,7 +270,10 @@ class Collection:
             records = []
         items = [
             Incoming(
-                Extracted(r.text, r.format, r.pages, outline=r.outline), r.name, r.sha256, r.size, r.source, r.mtime
+                Extracted(r.text, r.format, r.pages, outline=r.outline),
+                *(r.name, r.sha256, r.size, r.source, r.mtime),
+                tags=r.tags,
+                meta=r.meta,
             )
             for r in records
         ]
@@ -265,7 +286,11 @@ class Collection:
             names = {unicodedata.normalize("NFC", p.name) for p in files}
             items = [i for i in items if i.name not in names and i.name not in changes.gone]
             report.removed += changes.gone
-            items += self._read_files(files, "folder", report)
+            # A file read again keeps the tags and metadata its document was given.
+            given = {r.name: (r.tags, r.meta) for r in records}
+            for item in self._read_files(files, "folder", report):
+                tags, meta = given.get(item.name, ((), {}))
+                items.append(replace(item, tags=tags, meta=meta))
         if not items:
             raise CorpusError(f"nothing to index: {folder or self.store.where} holds no readable documents")
         prepared = self.preparer.prepare(items)
@@ -274,12 +299,25 @@ class Collection:
         report.added = [p.record.name for p in prepared]
         return report
 
-    def _write_files(self, files: list[Path], gone: list[str], source: str, report: WriteReport) -> None:
-        have = {r.name: r.sha256 for r in self.store.read().documents} if self.exists() else {}
-        items = self._read_files(files, source, report)
+    def _write_files(
+        self,
+        files: list[Path],
+        gone: list[str],
+        source: str,
+        report: WriteReport,
+        labels: tuple[tuple[str, ...], Meta] | None = None,
+    ) -> None:
+        """Write `files` and remove `gone`; with `labels` (tags, meta) the files get them, else they keep theirs."""
+        records = {r.name: r for r in self.store.read().documents} if self.exists() else {}
+        items = []
+        for item in self._read_files(files, source, report):
+            given_tags, given_meta = labels if labels is not None else (None, None)
+            tags, meta = _labels(given_tags, given_meta, records.get(item.name))
+            items.append(replace(item, tags=tags, meta=meta))
+        have = {n: (r.sha256, r.tags, r.meta) for n, r in records.items()}
         fresh = []
         for item in items:
-            if have.get(item.name) == item.sha256 and item.name not in gone:
+            if have.get(item.name) == (item.sha256, item.tags, item.meta) and item.name not in gone:
                 report.unchanged.append(item.name)
             else:
                 (report.replaced if item.name in have else report.added).append(item.name)
@@ -362,7 +400,24 @@ def _info(record: DocumentRecord, chunks: int) -> DocumentInfo:
         record.sha256,
         record.source,
         record.added,
+        title_of(record),
+        record.tags,
+        record.meta,
     )
+
+
+def _labels(
+    tags: tuple[str, ...] | None, meta: Meta | None, current: DocumentRecord | None
+) -> tuple[tuple[str, ...], Meta]:
+    """The tags and metadata a write gives a document: those given (either one), else the ones it has."""
+    if tags is None and meta is None:
+        return (current.tags, current.meta) if current else ((), {})
+    return check_tags(tags or ()), check_meta(meta or {})
+
+
+def title_of(record: DocumentRecord) -> str:
+    """A document's title: its first heading, else its file name without the suffix."""
+    return record.outline[0].title if record.outline else PurePath(record.name).stem
 
 
 def _infos(state: CatalogState) -> dict[str, DocumentInfo]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from rag.checksum import sha256_bytes
 from rag.data import Document
 from rag.embedding import Embedder, embed_passages, vector_cache
 from rag.errors import CorpusError, RagError, UnreadableDocumentError
+from rag.filters import Meta
 from rag.ingest import Extracted
 from rag.ingest.chunking import chunk_document, document_sentences, make_splitter
 from rag.ingest.clean import clean_text
@@ -42,6 +43,8 @@ class Incoming:
     mtime: float | None = None
     # The file's bytes, for the formats whose pages are drawn from their file (`rag.originals`); else None.
     original: bytes | None = None
+    tags: tuple[str, ...] = ()
+    meta: Meta = field(default_factory=dict)
 
 
 def original_of(extracted: Extracted, data: bytes) -> bytes | None:
@@ -135,6 +138,8 @@ class Preparer:
                 doc.text,
                 doc.pages,
                 doc.outline,
+                item.tags,
+                item.meta,
             )
             docs.append(record)
             pieces.append((chunks, sentences))

@@ -87,10 +87,10 @@ def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
         the text so far, and the deltas of the answer that replaces it follow.
         """
         if not req.stream:
-            answer, timings = service().ask_timed(req.question, req.top_k)
+            answer, timings = service().ask_timed(req.question, req.top_k, filter=req.filter)
             return answer_body(answer, timings)
         # Retrieval and the composer's first step run now: their errors are a status, before any byte is sent.
-        stream = service().ask_stream(req.question, req.top_k).start()
+        stream = service().ask_stream(req.question, req.top_k, filter=req.filter).start()
 
         def events() -> Iterator[str]:
             for event in stream:
@@ -105,7 +105,7 @@ def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
     @v1.post("/search", response_model=SearchResponse)
     def search(req: SearchRequest) -> Any:
         """The passages that best match a query, in either language."""
-        return {"hits": [span(h) for h in service().search(req.query, req.top_k)]}
+        return {"hits": [span(h) for h in service().search(req.query, req.top_k, req.filter)]}
 
     @v1.get("/documents", response_model=list[DocumentOut])
     def documents() -> Any:
@@ -129,20 +129,22 @@ def create_app(source: Pipeline | Service, with_ui: bool = True) -> FastAPI:
     async def upload(request: Request, stream: bool = False) -> Any:
         """Add a document (multipart field `file`), or replace the one of the same name.
 
-        It is searchable when this returns. Identical bytes under the same name are a no-op (200). With
+        Optional fields: `tags` (comma-separated, or the field repeated) and `meta` (a JSON object of strings,
+        numbers and true/false), which filters select it by; when neither is sent, a replaced document keeps its
+        own. It is searchable when this returns. Identical bytes under the same name are a no-op (200). With
         `stream=true`, server-sent events while it is read, embedded and saved: `progress` (`stage`, `done`,
         `total`), then `done` (the listing, and `changed`) or `error` (`status` and the error body).
         """
-        name, data = await read_upload(request, settings.max_upload_bytes)
+        up = await read_upload(request, settings.max_upload_bytes)
         pipe = service()
+        add = partial(pipe.add_document, up.data, up.name, tags=up.tags, meta=up.meta)
         if stream:
             # What can be told from the request alone is a status, before the stream begins.
-            format_of(check_name(name))
+            format_of(check_name(up.name))
             give_back = await slots.take()
-            add = partial(pipe.add_document, data, name)
             return StreamingResponse(upload_events(add, give_back), media_type="text/event-stream")
         async with slots.held():
-            info, changed = await run_in_threadpool(pipe.add_document, data, name)
+            info, changed = await run_in_threadpool(add)
         return JSONResponse(asdict(info), status_code=201 if changed else 200)
 
     @v1.delete("/documents/{name}", response_model=Removed, responses={404: {"description": "No such document"}})

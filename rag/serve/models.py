@@ -1,4 +1,7 @@
-"""The HTTP API's request and response bodies (pydantic lives only here, at the edge) and their JSON helpers.
+"""The HTTP API's request and response bodies and their JSON helpers.
+
+Pydantic lives here, at the edge, and in the two shapes that are checked wherever they come from: `Settings` and
+the `Filter` of a search (`rag.filters`), which the requests carry as it is.
 
 The bodies that carry the pipeline's records (`Span`, `CitationOut`, `SentenceOut`, `AskResponse`) are derived
 from the dataclasses of `rag.data` by `edge_model`, and the JSON of a record is made by its model, both ways.
@@ -13,6 +16,8 @@ from typing import Any, Literal, get_type_hints
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
 from rag.data import Answer, AnswerSentence, Citation, Hit
+from rag.filters import Filter
+from rag.snapshot import DocumentInfo
 
 
 class AskRequest(BaseModel):
@@ -23,6 +28,7 @@ class AskRequest(BaseModel):
     stream: bool = Field(
         default=False, strict=True, description="Answer as server-sent events: deltas, then citations."
     )
+    filter: Filter | None = Field(default=None, description="Only the documents it keeps are searched.")
 
 
 class SearchRequest(BaseModel):
@@ -30,6 +36,7 @@ class SearchRequest(BaseModel):
 
     query: str = Field(min_length=1)
     top_k: int | None = Field(default=None, ge=1, le=50, strict=True)
+    filter: Filter | None = Field(default=None, description="Only the documents it keeps are searched.")
 
 
 class Sent(BaseModel):
@@ -167,19 +174,24 @@ class SearchResponse(BaseModel):
     hits: list[Span]
 
 
-class DocumentOut(BaseModel):
-    """A document of the collection."""
+DocumentFields: Any = edge_model(
+    DocumentInfo,
+    types={"source": Literal["folder", "upload", "cli"], "tags": list[str]},
+    describe={
+        "size": "Bytes of the file as added.",
+        "characters": "Characters of the extracted text.",
+        "pages": "Pages (PDF), else 0.",
+        "sha256": "Of the file's bytes.",
+        "added": "When it was added or last replaced (UTC, ISO 8601).",
+        "title": "Its first heading, else its file name without the suffix.",
+        "tags": "Given when it was added (the upload's `tags` field), for filters.",
+        "meta": "Key–value metadata given when it was added (the upload's `meta` field), for filters.",
+    },
+)
 
-    name: str
-    language: str
-    format: str
-    chunks: int
-    size: int = Field(description="Bytes of the file as added.")
-    characters: int = Field(description="Characters of the extracted text.")
-    pages: int = Field(description="Pages (PDF), else 0.")
-    sha256: str = Field(description="Of the file's bytes.")
-    source: Literal["folder", "upload", "cli"]
-    added: str = Field(description="When it was added or last replaced (UTC, ISO 8601).")
+
+class DocumentOut(DocumentFields):
+    """A document of the collection."""
 
 
 class Removed(BaseModel):
@@ -254,7 +266,11 @@ UPLOAD_BODY = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "tags": {"type": "string", "description": "Tags, comma-separated (or the field repeated)."},
+                        "meta": {"type": "string", "description": 'A JSON object, such as {"year": 2024}.'},
+                    },
                 }
             }
         },

@@ -23,6 +23,7 @@ from rag.answer.stream import Delta
 from rag.conversation import Turn
 from rag.data import Answer
 from rag.errors import InputError, NotFoundError
+from rag.filters import Filter
 from rag.offline import get_encoding
 from rag.serve.models import citation
 from rag.serve.service import Service
@@ -63,6 +64,7 @@ class ChatRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1)
     model: str | None = None
     stream: bool = Field(default=False, strict=True)
+    filter: Filter | None = Field(default=None, description="Not OpenAI's: the documents to answer from.")
 
 
 def conversation(messages: list[ChatMessage]) -> tuple[list[Turn], str]:
@@ -132,13 +134,13 @@ def openai_router(service: Service) -> APIRouter:
         """OpenAI-compatible chat over the documents; citations ride in `citations`."""
         turns, instructions = conversation(req.messages)
         if not req.stream:
-            answer, _ = service().chat(turns, instructions)
+            answer, _ = service().chat(turns, instructions, req.filter)
             message = {"role": "assistant", "content": answer.text}
             choice = {"index": 0, "message": message, "finish_reason": "stop"}
             body = {"object": "chat.completion", "choices": [choice], "usage": usage(req.messages, answer)}
             return completion(req) | body | extra(answer)
         # Retrieval and the composer's first step run now: their errors are a status, before any byte is sent.
-        stream = service().chat_stream(turns, instructions).start()
+        stream = service().chat_stream(turns, instructions, req.filter).start()
         chunk = completion(req) | {"object": "chat.completion.chunk"}
 
         def data(delta: dict[str, Any], finish: str | None = None, **more: Any) -> str:

@@ -13,7 +13,7 @@ import json
 import logging
 import tempfile
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from rag.collection.prepare import Progress
 from rag.errors import InputError, TooLargeError
+from rag.filters import MAX_TAGS, Meta, check_tags, parse_meta
 from rag.serve.errors import error_body, status_of
 from rag.snapshot import DocumentInfo
 from rag.storage import storage_faults
@@ -31,6 +32,8 @@ from rag.storage import storage_faults
 log = logging.getLogger(__name__)
 # Room for the multipart boundaries and part headers around an upload's file.
 MULTIPART_SLACK = 64 * 1024
+# The file, `meta`, and `tags` given once or once per tag.
+MAX_FORM_FIELDS = MAX_TAGS + 2
 Add = Callable[[Progress], tuple[DocumentInfo, bool]]
 
 
@@ -39,8 +42,18 @@ def sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-async def read_upload(request: Request, limit: int) -> tuple[str, bytes]:
-    """The name and bytes of the multipart field `file`, counted as they stream in: past `limit`, TooLargeError.
+@dataclass(frozen=True)
+class Upload:
+    """A document as an upload sends it: the file's name and bytes, and the tags and metadata given (or None)."""
+
+    name: str
+    data: bytes
+    tags: tuple[str, ...] | None
+    meta: Meta | None
+
+
+async def read_upload(request: Request, limit: int) -> Upload:
+    """The multipart field `file`, counted as it streams in (past `limit`, TooLargeError), and `tags` and `meta`.
 
     The parser spools the file to disk past 1 MiB, so an oversized upload is never held in memory.
     """
@@ -61,7 +74,7 @@ async def read_upload(request: Request, limit: int) -> tuple[str, bytes]:
     try:
         # Past 1 MiB the parser spools to the temporary folder, whose disk may be the full one.
         with storage_faults(Path(tempfile.gettempdir())):
-            form = await MultiPartParser(request.headers, counted(), max_files=1, max_fields=8).parse()
+            form = await MultiPartParser(request.headers, counted(), max_files=1, max_fields=MAX_FORM_FIELDS).parse()
     except MultiPartException as exc:
         raise InputError(f"the multipart body cannot be read ({exc.message})") from exc
     try:
@@ -70,7 +83,15 @@ async def read_upload(request: Request, limit: int) -> tuple[str, bytes]:
             raise InputError("send the document as multipart/form-data in a field named `file`, with a file name")
         if upload.size is not None and upload.size > limit:
             raise TooLargeError(f"the upload is over {limit} bytes (RAG_MAX_UPLOAD_BYTES)")
-        return upload.filename, await upload.read()
+        fields = [v for v in form.getlist("tags") if isinstance(v, str)]
+        tags = tuple(t for v in fields for t in v.split(",") if t.strip()) if fields else None
+        meta = form.get("meta")
+        return Upload(
+            upload.filename,
+            await upload.read(),
+            check_tags(tags) if tags is not None else None,
+            parse_meta(meta) if isinstance(meta, str) else None,
+        )
     finally:
         await form.close()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
@@ -28,6 +29,19 @@ if TYPE_CHECKING:
 TABLES = ("chunks", "sentences")
 
 
+@dataclass(frozen=True)
+class Within:
+    """Where a filtered search looks: the documents a filter keeps, and the ids of one table's rows in them.
+
+    A store searches inside them before it takes the best k, so that a filter never leaves fewer hits than asked
+    while more rows pass it: the embedded store by the ids, a server by the document names.
+    """
+
+    docs: tuple[str, ...]
+    # Ascending, each once.
+    ids: np.ndarray
+
+
 class VectorIndex(Protocol):
     """Unit vectors keyed by int64 ids; scores are inner products."""
 
@@ -39,8 +53,11 @@ class VectorIndex(Protocol):
         """Forget `ids`; ids that are absent are ignored."""
         ...
 
-    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per query row, the scores and ids of the k best vectors, best first; missing places hold id -1."""
+    def search(self, vectors: np.ndarray, k: int, within: Within | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per query row, the scores and ids of the k best vectors (of those `within`), best first.
+
+        Missing places hold id -1.
+        """
         ...
 
     def get(self, ids: np.ndarray) -> np.ndarray:
@@ -60,8 +77,10 @@ class VectorIndex(Protocol):
 class HybridIndex(Protocol):
     """A vector index that also ranks by BM25 and fuses the lists itself (a server: Milvus)."""
 
-    def hybrid(self, vectors: np.ndarray, lexical: list[list[str]], k: int, rrf_k: int) -> dict[int, float]:
-        """Dense search per vector and BM25 per token list, fused by RRF: id → fused score, the best k."""
+    def hybrid(
+        self, vectors: np.ndarray, lexical: list[list[str]], k: int, rrf_k: int, within: Within | None = None
+    ) -> dict[int, float]:
+        """Dense search per vector and BM25 per token list (of the rows `within`), fused by RRF: id → score, best k."""
         ...
 
 

@@ -6,12 +6,13 @@ reads a generation import the shapes without the code that stores them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from rag.data import Chunk, Sentence
+from rag.filters import Meta
 from rag.sections import Outline
 
 
@@ -32,6 +33,9 @@ class DocumentRecord:
     text: str
     pages: tuple[int, ...]
     outline: Outline = ()
+    # Given when it was added (`rag add --tag/--meta`, an upload's `tags` and `meta` fields), for filters.
+    tags: tuple[str, ...] = ()
+    meta: Meta = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

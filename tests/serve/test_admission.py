@@ -10,6 +10,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -113,10 +114,10 @@ def test_a_busy_upload_gets_503_with_retry_after_once_its_body_is_in(
     entered, leave = threading.Event(), threading.Event()
     real_add = Pipeline.add_document
 
-    def held_add(self: Pipeline, data: bytes, name: str) -> tuple[DocumentInfo, bool]:
+    def held_add(self: Pipeline, data: bytes, name: str, **labels: Any) -> tuple[DocumentInfo, bool]:
         entered.set()
         assert leave.wait(30)
-        return real_add(self, data, name)
+        return real_add(self, data, name, **labels)
 
     monkeypatch.setattr(Pipeline, "add_document", held_add)
     with serving(create_app(pipe, with_ui=False)) as url:

@@ -38,8 +38,8 @@ def client(app: FastAPI) -> Iterator[TestClient]:
         yield c
 
 
-def upload(client: TestClient, name: str, data: bytes, **kwargs: object) -> object:
-    return client.post("/v1/documents", files={"file": (name, data)}, **kwargs)  # type: ignore[arg-type]
+def upload(client: TestClient, name: str, content: bytes, **kwargs: object) -> object:
+    return client.post("/v1/documents", files={"file": (name, content)}, **kwargs)  # type: ignore[arg-type]
 
 
 def cited(client: TestClient, question: str) -> set[str]:
@@ -265,3 +265,39 @@ def test_no_server_errors_on_generated_document_requests(app: FastAPI) -> None:
         ("DELETE", "/v1/documents/{name}"),
     }
     no_server_errors(operations)
+
+
+def test_uploads_carry_tags_and_metadata_that_filters_select_by(client: TestClient) -> None:
+    labels = {"tags": "bank, asia", "meta": json.dumps({"year": 2016, "members": 57})}
+    r = upload(client, "aiib.txt", AIIB, data=labels)
+    body = r.json()  # type: ignore[attr-defined]
+    assert r.status_code == 201 and (body["tags"], body["meta"], body["title"]) == (  # type: ignore[attr-defined]
+        ["bank", "asia"],
+        {"year": 2016, "members": 57},
+        "aiib",
+    )
+    planned = {"file": ("old.txt", b"The bank was planned in 2013.")}
+    streamed = client.post("/v1/documents?stream=true", files=planned, data={"tags": "bank"})
+    assert json.loads(streamed.text.split("event: done\ndata: ")[1])["tags"] == ["bank"]
+    listing = {d["name"]: d for d in client.get("/v1/documents").json()}
+    assert listing["en.txt"]["tags"] == [] and listing["aiib.txt"]["meta"]["year"] == 2016
+
+    where = {"tags": ["bank"], "meta": {"year": {"gte": 2015}}}
+    hits = client.post("/v1/search", json={"query": "bank", "filter": where}).json()["hits"]
+    assert {h["doc"] for h in hits} == {"aiib.txt"}
+    answer = client.post("/v1/ask", json={"question": "When did the bank open?", "filter": where}).json()
+    assert answer["citations"] and {c["doc"] for c in answer["citations"] + answer["passages"]} == {"aiib.txt"}
+    fund = [{"role": "user", "content": "When was the Silk Road Fund set up?"}]
+    for kept, cites in ((["en*"], {"en.txt"}), (["old*", "aiib*"], set())):
+        chat = {"messages": fund, "filter": {"documents": kept}}
+        completion = client.post("/v1/chat/completions", json=chat).json()
+        assert {c["doc"] for c in completion["citations"]} == cites, completion
+
+    bad = client.post("/v1/search", json={"query": "bank", "filter": {"tags": ["bank"], "year": 2016}})
+    assert bad.status_code == 422 and ["body", "filter", "year"] in [d["loc"] for d in bad.json()["error"]["detail"]]
+    bad = client.post("/v1/ask", json={"question": "q", "filter": {"meta": {"year": {"after": 2016}}}})
+    assert bad.status_code == 422 and "year: after: Extra inputs are not permitted" in bad.text
+    refused = upload(client, "x.txt", b"Some text.", data={"meta": '{"year": {"gte": 1}}'})
+    assert refused.status_code == 422  # type: ignore[attr-defined]
+    assert "metadata year: a value is a string" in refused.json()["error"]["message"]  # type: ignore[attr-defined]
+    assert "x.txt" not in {d["name"] for d in client.get("/v1/documents").json()}

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
 from rag.errors import InputError
 from rag.settings import Settings
-from rag.store import VectorIndex, new_vector_index
+from rag.store import VectorIndex, Within, new_vector_index
 from rag.store.faiss_index import FaissIndex, resolve_index_type
 
 DIM = 16
@@ -142,3 +143,56 @@ def test_auto_is_exact_for_small_collections_and_hnsw_beyond() -> None:
     assert resolve_index_type("auto", 100, s) == "flat"
     assert resolve_index_type("auto", 101, s) == "hnswsq"
     assert resolve_index_type("ivfpq", 10, s) == "ivfpq"
+
+
+def brute_force(queries: np.ndarray, ids: np.ndarray, vectors: np.ndarray, k: int) -> list[list[int]]:
+    """The exact k best of `ids` per query: what an index holding only them returns."""
+    order = np.argsort(-(queries @ vectors.T), axis=1, kind="stable")[:, :k]
+    return [ids[row].tolist() for row in order]
+
+
+@pytest.mark.parametrize("share", [0.02, 0.1, 0.5])
+@pytest.mark.parametrize("exact_max", [4096, 0], ids=["scored", "searched"])
+def test_a_search_within_ids_finds_the_k_best_of_them(
+    backend: tuple[Factory, Loader], share: float, exact_max: int
+) -> None:
+    """Each way: the few scored one by one, a large share searched as usual, FAISS skipping the rest in between."""
+    make, _ = backend
+    index = make(IDS, VECTORS)
+    assert isinstance(index, FaissIndex)
+    index.settings = index.settings.model_copy(update={"filter_exact_max": exact_max})
+    index.delete(IDS[:50])  # tombstones (HNSW, IVF) stay out of the filtered search too
+    chosen = np.random.default_rng(3).random(len(IDS)) < share
+    chosen[:50] = True
+    allowed = IDS[chosen]
+    live = ~np.isin(IDS, IDS[:50]) & chosen
+    queries = unit_rows(40, seed=9)
+    _, ids = index.search(queries, 10, Within(("doc",), allowed))
+    expected = brute_force(queries, IDS[live], VECTORS[live], 10)
+    assert all(set(row[row >= 0].tolist()) <= set(IDS[live].tolist()) for row in ids)
+    assert all((row >= 0).sum() == min(10, int(live.sum())) for row in ids)
+    recall = np.mean([len(set(got.tolist()) & set(want)) / len(want) for got, want in zip(ids, expected, strict=True)])
+    # 8-bit codes can swap near ties; the graph and the clusters are searched as wide as the share asks.
+    assert recall >= 0.95, recall
+
+
+def test_a_search_within_no_ids_finds_nothing(backend: tuple[Factory, Loader]) -> None:
+    make, _ = backend
+    _, ids = make(IDS, VECTORS).search(VECTORS[:2], 5, Within((), IDS[:0]))
+    assert ids.shape == (2, 5) and (ids == -1).all()
+
+
+def test_a_large_share_far_from_the_query_is_still_found(backend: tuple[Factory, Loader]) -> None:
+    """The usual search, fetched wider for the share, finds none of them: the row is searched again, skipping."""
+    make, _ = backend
+    index = make(IDS, VECTORS)
+    assert isinstance(index, FaissIndex)
+    index.settings = index.settings.model_copy(update={"filter_exact_max": 0})
+    query = VECTORS[:1]
+    far = np.argsort(query @ VECTORS.T, axis=1)[0, : len(IDS) * 3 // 10]  # the 30 % least like it
+    _, ids = index.search(query, 10, Within(("doc",), np.sort(IDS[far])))
+    expected = brute_force(query, IDS[far], VECTORS[far], 10)[0]
+    assert (ids[0] >= 0).all() and set(ids[0].tolist()) <= set(IDS[far].tolist())
+    # Exact for a scan; a graph walked from the query's side and 8-bit codes miss one or two of the far side.
+    exact = isinstance(faiss.downcast_index(index.index.index), faiss.IndexFlat)
+    assert len(set(ids[0].tolist()) & set(expected)) >= (10 if exact else 8)

@@ -15,6 +15,7 @@ import pytest
 from rag import Pipeline, Settings
 from rag.collection import Collection
 from rag.errors import RagError
+from rag.filters import Filter
 from rag.migrate import migrate
 
 from ..conftest import FakeEmbedder
@@ -150,3 +151,54 @@ def test_outlines_and_section_paths_survive_a_reopen(store_settings: Settings) -
     assert [h.title for h in reopened.documents["guide.html"].outline] == ["Guide", "Holding packages"]
     sentences = {s.text: s.section for s in reopened.collection.snapshot().sentences if s.doc == "guide.html"}
     assert sentences["Run apt-mark hold with the package name."] == "Guide › Holding packages"
+
+
+def test_tags_and_metadata_survive_a_reopen_a_rebuild_and_a_replace(store_settings: Settings) -> None:
+    pipe = load(store_settings)
+    info, _ = pipe.add_document(AIIB, "aiib.txt", tags=("finance", "asia"), meta={"year": 2016, "draft": False})
+    assert (info.tags, info.meta, info.title) == (("finance", "asia"), {"year": 2016, "draft": False}, "aiib")
+    Collection(store_settings, FakeEmbedder()).rebuild(store_settings.corpus_dir)
+    reopened = load(store_settings)
+    kept = {i.name: i for i in reopened.document_infos()}["aiib.txt"]
+    assert (kept.tags, kept.meta) == (("finance", "asia"), {"year": 2016, "draft": False})
+    # The same bytes with no labels keep the document's; labels given replace them all.
+    assert reopened.add_document(AIIB, "aiib.txt")[1] is False
+    info, changed = reopened.add_document(AIIB, "aiib.txt", tags=("asia",))
+    assert changed and (info.tags, info.meta) == (("asia",), {})
+
+
+MANY = 30
+
+
+def test_a_filtered_search_takes_its_k_best_from_the_documents_it_keeps(store_settings: Settings) -> None:
+    pipe = load(store_settings)
+    for n in range(MANY):
+        text = f"Report {n}. The bank approved {n + 3} projects on ports and railways in year {2000 + n}."
+        pipe.add_document(text.encode(), f"report-{n:02}.txt", tags=("even",) if n % 2 == 0 else (), meta={"n": n})
+    wheres = [
+        {"tags": ["even"]},
+        {"meta": {"n": {"gte": 10, "lt": 13}}},
+        {"documents": ["report-0*"], "language": ["en"]},
+        {"meta": {"n": [3, 29]}},
+    ]
+    for where in wheres:
+        keeps = {i.name for i in pipe.document_infos() if Filter.model_validate(where).keeps(i)}
+        hits = pipe.search("bank projects on railways", 8, where)
+        assert {h.doc for h in hits} <= keeps, where
+        assert len(hits) == min(8, len(keeps)), where
+        answer = pipe.ask("How many projects did the bank approve?", filter=where)
+        assert {c.doc for c in answer.citations} <= keeps and {p.doc for p in answer.passages} <= keeps
+    assert pipe.search("bank projects", 5, {"tags": ["nothing"]}) == []
+
+
+def test_both_stores_rank_a_filtered_search_alike(settings: Settings, tmp_path: Path) -> None:
+    pipes = {
+        store: load(settings.model_copy(update={"vector_store": store, "index_dir": tmp_path / store}))
+        for store in ("faiss", "milvus")
+    }
+    for pipe in pipes.values():
+        pipe.add_document(AIIB, "aiib.txt", tags=("bank",))
+        pipe.add_document(b"The bank approved 20 projects in 2017 on ports.", "bank.txt", tags=("bank",))
+    for question in QUESTIONS:
+        faiss, milvus = (pipes[s].search(question, 5, {"tags": ["bank"]}) for s in ("faiss", "milvus"))
+        assert [(h.doc, h.start) for h in faiss] == [(h.doc, h.start) for h in milvus], question

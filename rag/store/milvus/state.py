@@ -88,8 +88,10 @@ def read(db: Milvus, state: LoadedState) -> CatalogState:
                 d["added"],
                 text,
                 tuple(d["pages"]),
-                # A state written before outlines were kept has none.
+                # A state written before outlines, tags or metadata were kept has none.
                 tuple(Heading(*h) for h in d.get("outline", [])),
+                tuple(d.get("tags", [])),
+                d.get("meta", {}),
             )
         )
     documents.sort(key=lambda r: r.name)
@@ -237,6 +239,8 @@ def _document(r: DocumentRecord) -> dict[str, Any]:
         "added": r.added,
         "pages": list(r.pages),
         "outline": [list(h) for h in r.outline],
+        "tags": list(r.tags),
+        "meta": r.meta,
     }
 
 

@@ -8,11 +8,12 @@ lets Milvus's RRF ranker fuse the lists.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 
-from rag.store import VectorIndex
+from rag.store import VectorIndex, Within
 from rag.store.milvus.client import Milvus
 from rag.store.milvus.schema import lexical_text
 
@@ -32,12 +33,19 @@ class MilvusView:
         self.dim = dim
         self.ef = ef
 
-    def _search(self, run: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _filter(self, within: Within | None) -> str:
+        """The server's filter: this generation's versions, and the documents `within` (names as JSON strings)."""
+        if within is None:
+            return self.filter
+        docs = f"doc in {json.dumps(list(within.docs), ensure_ascii=False)}"
+        return f"({self.filter}) and {docs}" if self.filter else docs
+
+    def _search(self, run: Any, k: int, available: int) -> tuple[np.ndarray, np.ndarray]:
         limit = k + SPARE_HITS
         while True:
             results = self.db.call(lambda n=limit: run(n))
             rows = [[h for h in hits if int(h["id"]) in self.ids][:k] for hits in results]
-            if all(len(r) >= min(k, len(self.ids)) for r in rows) or all(len(h) < limit for h in results):
+            if all(len(r) >= min(k, available) for r in rows) or all(len(h) < limit for h in results):
                 break
             limit *= 4
         scores = np.zeros((len(rows), k), np.float32)
@@ -47,33 +55,40 @@ class MilvusView:
                 scores[n, m], ids[n, m] = hit["distance"], hit["id"]
         return scores, ids
 
-    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The k best rows per query vector (inner product), best first."""
-        if k <= 0 or not self.ids or not len(vectors):
+    def search(self, vectors: np.ndarray, k: int, within: Within | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The k best rows per query vector (inner product) of the documents `within`, best first."""
+        available = len(self.ids) if within is None else len(within.ids)
+        if k <= 0 or not available or not len(vectors):
             return np.zeros((len(vectors), max(k, 0)), np.float32), np.full((len(vectors), max(k, 0)), -1, np.int64)
         data = [v.tolist() for v in np.asarray(vectors, np.float32)]
+        where = self._filter(within)
         return self._search(
             lambda limit: self.db.client.search(
                 self.db.name(self.table),
                 data=data,
                 anns_field="vector",
                 limit=limit,
-                filter=self.filter,
+                filter=where,
                 consistency_level="Strong",
-                search_params={"metric_type": "IP", "params": {"ef": self.ef}},
+                search_params={"metric_type": "IP", "params": {"ef": max(self.ef, limit)}},
             ),
             k,
+            available,
         )
 
-    def hybrid(self, vectors: np.ndarray, lexical: list[list[str]], k: int, rrf_k: int) -> dict[int, float]:
-        """Dense search for each vector and BM25 for each token list, fused on the server by RRF: id → fused score."""
+    def hybrid(
+        self, vectors: np.ndarray, lexical: list[list[str]], k: int, rrf_k: int, within: Within | None = None
+    ) -> dict[int, float]:
+        """Dense search per vector and BM25 per token list (of the documents `within`), fused on the server by RRF.
+
+        id → fused score.
+        """
         from pymilvus import AnnSearchRequest, RRFRanker
 
         name = self.db.name(self.table)
+        where = self._filter(within) or None
         reqs = [
-            AnnSearchRequest(
-                data=[v.tolist()], anns_field="vector", param={"metric_type": "IP"}, limit=k, expr=self.filter or None
-            )
+            AnnSearchRequest(data=[v.tolist()], anns_field="vector", param={"metric_type": "IP"}, limit=k, expr=where)
             for v in np.asarray(vectors, np.float32)
         ]
         reqs += [
@@ -82,7 +97,7 @@ class MilvusView:
                 anns_field="sparse",
                 param={"metric_type": "BM25"},
                 limit=k,
-                expr=self.filter or None,
+                expr=where,
             )
             for t in lexical
             if t
