@@ -15,6 +15,7 @@ from rag.bench.baseline import bench_langchain, evidence_recall, langchain_embed
 from rag.bench.build import bench_build
 from rag.bench.common import cpu_flags
 from rag.bench.corpus import grow_corpus
+from rag.bench.filtered import bench_filtered
 from rag.bench.latency import bench_http, bench_queries, corpus_env
 from rag.bench.milvus import bench_milvus_quality, bench_milvus_scale
 from rag.bench.queries import bench_query_engines
@@ -28,6 +29,9 @@ from rag.pipeline import Pipeline
 from rag.settings import Settings
 
 RECALL_K = 5
+# Shares of the documents a filter keeps in the filtered-search part (the issue's target is at 10 %).
+FILTER_SHARES = (0.01, 0.1, 0.5)
+FILTER_KINDS = ["flat", "hnswsq"]
 DATASETS = (Path("eval/datasets/seeds.jsonl"), Path("eval/datasets/debian.jsonl"))
 # What the `bench` extra brings: the naive LangChain recipe measured against, and the PDFs the writes part makes.
 EXTRA_MODULES = ("langchain_community", "langchain_huggingface", "reportlab")
@@ -174,11 +178,17 @@ def run(plan: Plan, out: Path, dataset: Path, work: Path) -> dict[str, Any]:
     real = pipe.embedder.encode_passages([c.clean for c in pipe.stored.chunks])
     scale: dict[str, Any] = {"vectors": "sampled from a Gaussian fitted to the seeds' real chunk embeddings"}
     queries = sample_like(real, plan.scale_queries, seed=1)
+    filtered: dict[str, Any] = {}
     for n, kinds in plan.scale:
         vectors = sample_like(real, n, seed=2)
         scale[str(n)] = bench_index_types(vectors, queries, list(kinds), settings)
+        if not filtered:
+            filtered = {
+                str(share): bench_filtered(vectors, queries, FILTER_KINDS, settings, share) for share in FILTER_SHARES
+            }
         del vectors
     results["scale"] = scale
+    results["filtered"] = filtered
     results["milvus"]["scale"] = bench_milvus_scale(
         sample_like(real, max(plan.milvus_sizes), seed=3), queries, plan.milvus_sizes, work
     )

@@ -114,8 +114,12 @@ def test_bench_runs_on_the_fake_embedder_and_reports(tmp_path: Path, monkeypatch
     assert side["questions"] == 4 and 0 <= side["ours"]["recall@5"] <= 1 and 0 <= side["langchain"]["recall@5"] <= 1
     scale = r["scale"]["2000"]
     assert scale["flat"]["recall@10"] == 1.0 and set(scale) == set(kinds)
+    filtered = r["filtered"]["0.1"]
+    assert 0 < filtered["kept"] < 2000 and filtered["flat"]["filtered_recall@10"] >= 0.99
+    assert filtered["hnswsq"]["p50_ratio"] > 0
     report = (tmp_path / "out" / "tiny.md").read_text()
-    assert "## Targets" in report and (tmp_path / "out" / "tiny-recall-vs-latency.png").stat().st_size > 1000
+    assert "## Targets" in report and "## Filtered search" in report
+    assert (tmp_path / "out" / "tiny-recall-vs-latency.png").stat().st_size > 1000
 
 
 def test_without_the_bench_extra_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
