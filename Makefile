@@ -41,8 +41,11 @@ ocr:
 run: install ocr
 	$(BIN)/rag serve
 
+# Test files go to this many worker processes (pytest-xdist), one per core of the 2-core machines we test on.
+TEST_WORKERS ?= 2
+
 test: install lint browser ocr
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 	$(MAKE) fuzz-quick
 	$(MAKE) eval
 
