@@ -198,8 +198,7 @@ class Collection:
                 files.append(path)
             else:
                 raise InputError(f"{path} does not exist")
-        given = None if tags is None and meta is None else (check_tags(tags or ()), check_meta(meta or {}))
-        self._write_files(files, [], source, report, given)
+        self._write_files(files, [], source, report, tags, meta)
         return report
 
     def remove(self, names: list[str]) -> WriteReport:
@@ -305,15 +304,15 @@ class Collection:
         gone: list[str],
         source: str,
         report: WriteReport,
-        labels: tuple[tuple[str, ...], Meta] | None = None,
+        tags: tuple[str, ...] | None = None,
+        meta: Meta | None = None,
     ) -> None:
-        """Write `files` and remove `gone`; with `labels` (tags, meta) the files get them, else they keep theirs."""
+        """Write `files` and remove `gone`; the files get `tags` and `meta` when either is given, else keep theirs."""
         records = {r.name: r for r in self.store.read().documents} if self.exists() else {}
         items = []
         for item in self._read_files(files, source, report):
-            given_tags, given_meta = labels if labels is not None else (None, None)
-            tags, meta = _labels(given_tags, given_meta, records.get(item.name))
-            items.append(replace(item, tags=tags, meta=meta))
+            given_tags, given_meta = _labels(tags, meta, records.get(item.name))
+            items.append(replace(item, tags=given_tags, meta=given_meta))
         have = {n: (r.sha256, r.tags, r.meta) for n, r in records.items()}
         fresh = []
         for item in items:
