@@ -267,7 +267,7 @@ def test_an_internal_fault_stays_in_the_log(fake_pipe: Pipeline, monkeypatch: py
     monkeypatch.setattr(fake_pipe, "chat_stream", broken)
     monkeypatch.setattr(fake_pipe, "search", broken)
     with TestClient(create_app(fake_pipe)) as client:
-        for route, data in (("respond", ["Why?", [], [], {}]), ("search", ["road"])):
+        for route, data in (("respond", ["Why?", [], [], {}]), ("search", ["road", [], [], []])):
             event = client.post(f"/gradio_api/call/{route}", json={"data": data}).json()["event_id"]
             stream = client.get(f"/gradio_api/call/{route}/{event}").text
             assert "Something went wrong on the server" in stream, stream
@@ -343,3 +343,20 @@ def test_document_names_in_the_documents_tab_cannot_become_links(fake_pipe: Pipe
         uploaded = client.post("/gradio_api/upload", files=files).json()[0]
         added = ui_call(client, "add", [[{"path": uploaded, "meta": {"_type": "gradio.FileData"}}]])[0]
     assert "added" in added and "](" not in added and "\\[x\\]" in added
+
+
+def test_the_search_tab_searches_only_the_chosen_documents_languages_and_tags(fake_pipe: Pipeline) -> None:
+    from fastapi.testclient import TestClient
+
+    fake_pipe.add_document(b"The Silk Road Fund invests in ports.", "fund.txt", tags=("fund",))
+
+    def found(*data: object) -> set[str]:
+        event = client.post("/gradio_api/call/search", json={"data": ["Silk Road Fund", *data]}).json()["event_id"]
+        stream = client.get(f"/gradio_api/call/search/{event}").text
+        return {name for name in ("en.txt", "zh.md", "fund.txt") if f"/view/{name}?" in stream}
+
+    with TestClient(create_app(fake_pipe)) as client:
+        assert found([], [], []) == {"en.txt", "zh.md", "fund.txt"}
+        assert found([], ["zh"], []) == {"zh.md"}
+        assert found([], [], ["fund"]) == {"fund.txt"}
+        assert found(["en.txt", "zh.md"], ["en"], []) == {"en.txt"}

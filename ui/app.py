@@ -155,9 +155,11 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
             return status(INTERNAL), comment, source
         return status("✓ Thank you: your rating is recorded · 谢谢，评价已记录"), "", None
 
-    def search(query: str) -> str:
+    def search(query: str, docs: list[str], languages: list[str], tags: list[str]) -> str:
+        """The hits for `query` from the documents the chosen names, languages and tags keep (none chosen: all)."""
+        where = {k: v for k, v in (("documents", docs), ("language", languages), ("tags", tags)) if v}
         try:
-            hits = pipe.search(query)
+            hits = pipe.search(query, filter=where or None)
         except RagError as exc:
             return f"<p>⚠ {html.escape(str(exc))}</p>"
         except Exception:
@@ -172,6 +174,16 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
 
     def names() -> Any:
         return gr.update(choices=sorted(pipe.documents), value=None)
+
+    def all_tags() -> list[str]:
+        return sorted({t for i in pipe.document_infos() for t in i.tags})
+
+    def tags() -> Any:
+        return gr.update(choices=all_tags(), value=[])
+
+    def choices() -> tuple[Any, Any, Any, Any]:
+        """What the dropdowns offer after a write: the correct-source, delete and both filter lists."""
+        return names(), names(), gr.update(choices=sorted(pipe.documents), value=[]), tags()
 
     def add(paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[str, list[list[Any]], Any]:  # noqa: B008 - Gradio's progress idiom
         lines = []
@@ -243,9 +255,21 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
             chatbot.like(rate, [answers, comment, correct], [rated, comment, correct])
         with gr.Tab("Search · 检索"):
             query = gr.Textbox(label="Query · 查询", elem_id="query")
+            with gr.Row():
+                only_docs = gr.Dropdown(
+                    choices=sorted(pipe.documents),
+                    multiselect=True,
+                    label="Only these documents · 仅限这些文档",
+                    elem_id="only-docs",
+                )
+                only_languages = gr.CheckboxGroup(["en", "zh"], label="Only in · 仅限语言", elem_id="only-languages")
+                only_tags = gr.Dropdown(
+                    choices=all_tags(), multiselect=True, label="With every tag · 须含全部标签", elem_id="only-tags"
+                )
             results = gr.HTML(elem_id="results")
-            gr.Button("Search · 检索", elem_id="search").click(search, query, results)
-            query.submit(search, query, results)
+            searched = [query, only_docs, only_languages, only_tags]
+            gr.Button("Search · 检索", elem_id="search").click(search, searched, results)
+            query.submit(search, searched, results)
         with gr.Tab("Documents · 文档"):
             files = gr.File(
                 label="Add or replace · 添加或替换 (" + ", ".join(sorted(SUPPORTED)) + ")",
@@ -261,9 +285,10 @@ def build_ui(pipe: Pipeline) -> gr.Blocks:
             with gr.Row():
                 chosen = gr.Dropdown(choices=sorted(pipe.documents), label="Document · 文档", elem_id="chosen")
                 remove = gr.Button("Delete · 删除", variant="stop", elem_id="delete")
-            upload.click(add, files, [shown, table, chosen]).then(names, None, correct)
-            remove.click(delete, chosen, [shown, table, chosen]).then(names, None, correct)
-            demo.load(lambda: (documents_table(pipe), names(), names()), None, [table, chosen, correct])
+            lists = [correct, chosen, only_docs, only_tags]
+            upload.click(add, files, [shown, table, chosen]).then(choices, None, lists)
+            remove.click(delete, chosen, [shown, table, chosen]).then(choices, None, lists)
+            demo.load(lambda: (documents_table(pipe), *choices()), None, [table, *lists])
     slow_polling(demo, pipe.settings.ui_queue_poll_s, pipe.settings.ui_progress_poll_s)
     return demo
 
