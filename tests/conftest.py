@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
 import threading
@@ -76,9 +77,19 @@ def client(fake_pipe: Pipeline) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="session")
-def pipe() -> Pipeline:
-    """The product on its defaults: real bundled model, real seeds, index under index/."""
-    return Pipeline.load()
+def pipe(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    """The product on its defaults: real bundled model, real seeds, index under index/.
+
+    Under pytest-xdist the workers take turns: one builds a missing index while the others wait and then load it,
+    rather than all embedding the seeds at once (the write lock serializes only the commits).
+    """
+    shared = tmp_path_factory.getbasetemp().parent
+    with (shared / "seeds-index.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return Pipeline.load()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture

@@ -152,11 +152,11 @@ def test_every_route_needs_the_token(guarded: FastAPI) -> None:
             r = c.request(method, path, headers={"Authorization": "Bearer wrong"})
             assert r.status_code == 401, (method, path, r.status_code)
             assert "corpus" not in r.text
-        assert c.post("/gradio_api/call/search", json={"data": ["road"]}).status_code == 401
+        assert c.post("/gradio_api/call/search", json={"data": ["road", [], [], []]}).status_code == 401
         assert c.get("/healthz").json() == {"ready": True, "status": "ready"}
         ok = {"Authorization": f"Bearer {TOKEN.get_secret_value()}"}
         assert c.get("/v1/documents", headers=ok).status_code == 200
-        assert c.post("/gradio_api/call/search", json={"data": ["road"]}, headers=ok).status_code == 200
+        assert c.post("/gradio_api/call/search", json={"data": ["road", [], [], []]}, headers=ok).status_code == 200
 
 
 @pytest.mark.e2e

@@ -36,7 +36,8 @@ def test_the_port_answers_while_the_index_loads_and_the_ui_follows(settings: Set
         assert httpx.get(f"{url}healthz").json() == {"ready": True, "status": "ready"}
         assert httpx.post(f"{url}v1/search", json={"query": "fund"}).status_code == 200
         assert httpx.get(f"{url}").status_code == 200
-        event = httpx.post(f"{url}gradio_api/call/search", json={"data": ["Silk Road Fund"]}).json()["event_id"]
+        searched = {"data": ["Silk Road Fund", [], [], []]}  # the query, then no documents, languages or tags chosen
+        event = httpx.post(f"{url}gradio_api/call/search", json=searched).json()["event_id"]
         assert "en.txt" in httpx.get(f"{url}gradio_api/call/search/{event}", timeout=30).text
 
 
