@@ -295,6 +295,10 @@ ADDED_DEFAULTS = {"outline": "'[]'", "tags": "'[]'", "meta": "'{}'"}
 ADDED_COLUMNS = {column: f"TEXT NOT NULL DEFAULT {default}" for column, default in ADDED_DEFAULTS.items()}
 
 
+_ALL_COLUMNS = [*DOC_COLUMNS.split(", "), *ADDED_COLUMNS]
+INSERT_DOCUMENT = f"INSERT INTO documents ({', '.join(_ALL_COLUMNS)}) VALUES ({', '.join('?' * len(_ALL_COLUMNS))})"
+
+
 def _document_columns(con: sqlite3.Connection) -> set[str]:
     """The columns the catalog's `documents` has (one made before a column was added lacks it, until written)."""
     return {row[1] for row in con.execute("PRAGMA table_info(documents)")}
@@ -334,7 +338,7 @@ def _feedback(row: tuple[Any, ...]) -> Feedback:
 def _insert(con: sqlite3.Connection, doc: StoredDocument) -> None:
     r = doc.record
     con.execute(
-        f"INSERT INTO documents ({DOC_COLUMNS}, {', '.join(ADDED_COLUMNS)}) VALUES ({', '.join('?' * 13)})",
+        INSERT_DOCUMENT,
         (
             *(r.name, r.sha256, r.format, r.language, r.size, r.source, r.mtime, r.added, r.text),
             *(json.dumps(r.pages), outline_to_json(r.outline)),

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 
 import numpy as np
 
 from rag.centring import centre
-from rag.data import Hit
+from rag.data import Chunk, Hit, Sentence
 from rag.embedding import Embedder
 from rag.filters import Filter
 from rag.ingest.chunking import sentences_of_chunks
@@ -51,21 +52,32 @@ def rrf(rankings: list[list[int]], k: int, weights: list[float] | None = None) -
     return fused
 
 
-def _runs(docs: list[str]) -> dict[str, tuple[int, int]]:
-    """Per document, the [start, end) of its positions in a list sorted by document."""
-    runs: dict[str, tuple[int, int]] = {}
-    for n, doc in enumerate(docs):
-        start, _ = runs.get(doc, (n, n))
-        runs[doc] = (start, n + 1)
-    return runs
+@dataclass(frozen=True)
+class Rows:
+    """A snapshot's chunks or sentences as a filter selects them: each document's run of positions, and the ids.
 
+    They come sorted by document, so a document's rows are one run.
+    """
 
-def _mask(runs: dict[str, tuple[int, int]], docs: tuple[str, ...], size: int) -> np.ndarray:
-    mask = np.zeros(size, dtype=bool)
-    for doc in docs:
-        start, end = runs.get(doc, (0, 0))
-        mask[start:end] = True
-    return mask
+    runs: dict[str, tuple[int, int]]
+    ids: np.ndarray
+
+    @classmethod
+    def of(cls, rows: Sequence[Chunk | Sentence]) -> Rows:
+        """The runs and ids of `rows` (sorted by document)."""
+        runs: dict[str, tuple[int, int]] = {}
+        for n, row in enumerate(rows):
+            start, _ = runs.get(row.doc, (n, n))
+            runs[row.doc] = (start, n + 1)
+        return cls(runs, np.asarray([r.id for r in rows], dtype=np.int64))
+
+    def mask(self, docs: tuple[str, ...]) -> np.ndarray:
+        """Which positions belong to `docs`."""
+        mask = np.zeros(len(self.ids), dtype=bool)
+        for doc in docs:
+            start, end = self.runs.get(doc, (0, 0))
+            mask[start:end] = True
+        return mask
 
 
 @dataclass(frozen=True)
@@ -112,12 +124,12 @@ class Retriever:
         for chunk, positions in enumerate(self.chunk_sentences):
             for i in positions:
                 self.sentence_chunks[i].append(chunk)
-        # Chunks and sentences come sorted by document: each document's are one run of positions.
-        self.chunk_runs = _runs([c.doc for c in stored.chunks])
-        self.sentence_runs = _runs([s.doc for s in stored.sentences])
-        self.chunk_ids = np.asarray([c.id for c in stored.chunks], dtype=np.int64)
-        self.sentence_ids = np.asarray([s.id for s in stored.sentences], dtype=np.int64)
         self._scope = lru_cache(maxsize=SCOPES_KEPT)(self._scope_of)
+
+    @cached_property
+    def _rows(self) -> tuple[Rows, Rows]:
+        """Chunks' and sentences' runs by document and ids, made at the first filtered search, not at each load."""
+        return Rows.of(self.stored.chunks), Rows.of(self.stored.sentences)
 
     def scope(self, where: Filter | None) -> Scope | None:
         """What `where` keeps of the snapshot (None: no filter, everything)."""
@@ -127,11 +139,11 @@ class Retriever:
         # Keyed by the filter's canonical JSON: a filter holds lists, which a cache key cannot.
         where = Filter.model_validate_json(key)
         docs = tuple(sorted(name for name, info in self.stored.infos.items() if where.keeps(info)))
-        chunk_mask = _mask(self.chunk_runs, docs, len(self.chunk_ids))
-        sentence_mask = _mask(self.sentence_runs, docs, len(self.sentence_ids))
+        chunks, sentences = self._rows
+        chunk_mask = chunks.mask(docs)
         return Scope(
-            Within(docs, np.sort(self.chunk_ids[chunk_mask])),
-            Within(docs, np.sort(self.sentence_ids[sentence_mask])),
+            Within(docs, np.sort(chunks.ids[chunk_mask])),
+            Within(docs, np.sort(sentences.ids[sentences.mask(docs)])),
             chunk_mask,
         )
 

@@ -82,9 +82,8 @@ def add(
     """
     from rag.filters import parse_meta
 
-    given = meta is not None or tag is not None
-    tags = tuple(tag or ()) if given else None
-    report = _collection(_settings()).add_paths(paths, tags=tags, meta=parse_meta(meta) if meta else None)
+    tags = tuple(tag) if tag else None
+    report = _collection(_settings()).add_paths(paths, tags=tags, meta=parse_meta(meta) if meta is not None else None)
     _report(report)
     if not report.changed and report.skipped and not report.unchanged:
         raise typer.Exit(EXIT_USER_ERROR)

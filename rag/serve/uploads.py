@@ -24,7 +24,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from rag.collection.prepare import Progress
 from rag.errors import InputError, TooLargeError
-from rag.filters import MAX_TAGS, Meta, check_tags, parse_meta
+from rag.filters import MAX_TAGS, Meta, parse_meta
 from rag.serve.errors import error_body, status_of
 from rag.snapshot import DocumentInfo
 from rag.storage import storage_faults
@@ -83,15 +83,11 @@ async def read_upload(request: Request, limit: int) -> Upload:
             raise InputError("send the document as multipart/form-data in a field named `file`, with a file name")
         if upload.size is not None and upload.size > limit:
             raise TooLargeError(f"the upload is over {limit} bytes (RAG_MAX_UPLOAD_BYTES)")
+        # Tags are checked where every write's are (`Collection.add_bytes`); metadata is JSON to parse first.
         fields = [v for v in form.getlist("tags") if isinstance(v, str)]
         tags = tuple(t for v in fields for t in v.split(",") if t.strip()) if fields else None
         meta = form.get("meta")
-        return Upload(
-            upload.filename,
-            await upload.read(),
-            check_tags(tags) if tags is not None else None,
-            parse_meta(meta) if isinstance(meta, str) else None,
-        )
+        return Upload(upload.filename, await upload.read(), tags, parse_meta(meta) if isinstance(meta, str) else None)
     finally:
         await form.close()
 
