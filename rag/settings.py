@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # character counting two) are not stored.
     sentence_max_chars: int = Field(default=400, ge=40)
     min_sentence_chars: int = Field(default=25, ge=1)
+    # How sentence vectors are made: "own" embeds each sentence alone; "late" pools its tokens' states inside the
+    # chunk that holds it, from the chunk's own forward pass (late chunking: no second pass over the sentences).
+    sentence_vectors: Literal["own", "late"] = "own"
 
     # Where the collection lives: "faiss" (SQLite and FAISS files in index_dir, one machine) or "milvus" (a Milvus
     # server or cluster at milvus_uri, or milvus-lite's file; several replicas can share it). The collections are
@@ -336,6 +339,7 @@ MANIFEST_FIELDS: dict[str, tuple[str, ...]] = {
     "chunk_overlap": ("chunking", "chunk_overlap"),
     "sentence_max_chars": ("chunking", "sentence_max_chars"),
     "min_sentence_chars": ("chunking", "min_sentence_chars"),
+    "sentence_vectors": ("chunking", "sentence_vectors"),
 }
 # The settings that shape nothing a build stores: a change applies at the next start, with no rebuild. A new
 # setting goes in one of the two (a test checks), so that none that shapes the index is left out of the manifest.

@@ -7,9 +7,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rag.data import Document
-from rag.ingest.chunking import chunk_document, document_sentences, make_splitter, sentences_of_chunks
+from rag.ingest.chunking import (
+    chunk_document,
+    document_sentences,
+    make_splitter,
+    sentence_homes,
+    sentences_of_chunks,
+)
 from rag.ingest.clean import clean_text
 from rag.offline import get_encoding
+from rag.text import display
 
 WORDS = st.sampled_from(
     ["Belt", "road", "cooperation", "2013.", "ÿ", "一带一路", "倡议。", "合作，", "！", "\n\n", "\n", " "]
@@ -78,3 +85,32 @@ def test_chunks_know_their_sentences(shared_cache: Path) -> None:
         for i in ids:
             assert sentences[i].start < chunk.end and chunk.start < sentences[i].end
     assert {i for ids in owned for i in ids} == set(range(len(sentences)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(WORDS, max_size=400).map(" ".join))
+def test_a_sentence_is_at_home_in_a_chunk_that_holds_it_whole(shared_cache: Path, text: str) -> None:
+    doc = _doc(text)
+    chunks = chunk_document(doc, make_splitter(24, 6, "cl100k_base", shared_cache / "tiktoken"))
+    sentences = document_sentences(doc, 400, 10)
+    homes = sentence_homes(doc, chunks, 400, 10)
+    assert len(homes) == len(sentences)
+    for sentence, home in zip(sentences, homes, strict=True):
+        holders = [c for c in chunks if c.start <= sentence.start and sentence.end <= c.end]
+        if home is None:
+            assert not holders
+            continue
+        chunk = chunks[home[0]]
+        assert chunk in holders
+        assert display(chunk.clean[home[1] : home[2]]) == sentence.text
+
+
+def test_a_sentence_is_at_home_where_it_has_context_both_ways(shared_cache: Path) -> None:
+    text = " ".join(f"Sentence number {i} talks about cooperation." for i in range(30))
+    doc = _doc(text)
+    chunks = chunk_document(doc, make_splitter(40, 20, "cl100k_base", shared_cache / "tiktoken"))
+    homes = sentence_homes(doc, chunks, 400, 10)
+    inner = [h for h in homes[1:-1] if h is not None]
+    assert len(inner) == len(homes) - 2
+    # Overlapping chunks hold most sentences twice; the home leaves room on both sides where one can.
+    assert sum(h[1] > 0 and h[2] < len(chunks[h[0]].clean) for h in inner) >= len(inner) - 2

@@ -460,3 +460,16 @@ def test_an_older_catalog_without_labels_reads_as_unlabelled_and_gains_them_at_a
     records = {r.name: r for r in catalog.read().documents}
     assert (records["hr.txt"].tags, records["hr.txt"].meta) == (("hr",), {"year": 2024})
     assert (records["en.txt"].tags, records["en.txt"].meta) == ((), {})
+
+
+def test_late_sentence_vectors_build_the_same_collection_with_a_context_free_embedder(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # The fake reads a span alone even inside its chunk, so a late build must store what a plain one does: the
+    # chunks' and sentences' rows line up whichever way their vectors were made.
+    plain = Pipeline.load(settings, embedder=FakeEmbedder())
+    late_settings = settings.model_copy(update={"sentence_vectors": "late", "index_dir": tmp_path / "late"})
+    late = Pipeline.load(late_settings, embedder=FakeEmbedder())
+    question = "When was the Silk Road Fund set up?"
+    assert [(h.chunk_id, h.score) for h in late.search(question)] == [(h.chunk_id, h.score) for h in plain.search(question)]
+    assert late.ask(question).text == plain.ask(question).text

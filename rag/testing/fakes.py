@@ -37,6 +37,16 @@ class FakeEmbedder:
         """The same vectors as for queries: the fake has no prefixes."""
         return self.encode_queries(texts)
 
+    def encode_passages_pooled(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passages, and each span's vector as the span's own (a bag of words has no context to read it in)."""
+        pooled = [
+            self.encode_passages([t[a:b] for a, b in s]).reshape(len(s), self.dim)
+            for t, s in zip(texts, spans, strict=True)
+        ]
+        return self.encode_passages(texts), pooled
+
     def count_tokens(self, text: str) -> int:
         """Whitespace words plus the two special tokens a real model adds."""
         return len(text.split()) + 2
