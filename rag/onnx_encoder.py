@@ -25,7 +25,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ONNX_FILE = "encoder.onnx"
-INT8_FILE = "encoder-int8.onnx"
+# Named by its recipe, so that a copy made by an older one is not taken for it: the matrix products' weights
+# quantized per output channel (the embedding tables and the rest stay fp32). Against the fp32 export on the eval
+# questions, on a 2-core AVX2 machine: cosine 0.996 (min 0.991), where quantizing every op per tensor gave 0.989
+# (min 0.983), at about the same speed (10.8–12.1 against 12.2–12.7 ms a question; fp32 20.4 ms).
+INT8_FILE = "encoder-int8-matmul-pc.onnx"
 OPSET = 17
 
 
@@ -71,8 +75,13 @@ def export_onnx(model_folder: Path) -> Path:
 
 
 def quantize_int8(model_folder: Path) -> Path:
-    """Write `encoder-int8.onnx`: the fp32 export with int8 weights and activations quantized per call."""
+    """Write `INT8_FILE`: the fp32 export with its matrix products' weights in int8 per output channel.
+
+    Activations are quantized per call (dynamic quantization), after ONNX Runtime's pre-processing (graph
+    optimization; the symbolic shape pass cannot read the export's `Min(512, tokens)` and is skipped).
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     source = model_folder / ONNX_FILE
     if not source.is_file():
@@ -81,11 +90,14 @@ def quantize_int8(model_folder: Path) -> Path:
     log.info("quantizing the query encoder to int8 in %s (once)", target)
     # A name of this process's own: two processes quantizing at once must not write into each other's file.
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    pre = target.with_name(f".{target.name}.{os.getpid()}.pre.tmp")
     try:
-        quantize_dynamic(source, tmp, weight_type=QuantType.QInt8)
+        quant_pre_process(str(source), str(pre), skip_symbolic_shape=True)
+        quantize_dynamic(pre, tmp, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"], per_channel=True)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+        pre.unlink(missing_ok=True)
     return target
 
 

@@ -12,7 +12,7 @@ from rag.onnx_encoder import INT8_FILE, ONNX_FILE
 from rag.settings import Settings
 
 WORDS = ["<unk>", "<pad>", "silk", "road", "fund", "trade", "丝", "路", "基", "金", "query:"]
-DIM = 8
+DIM = 64  # wide enough that int8 rounding averages out per output channel, as in a real model
 QUESTIONS = [
     "When was the Silk Road Fund set up?",
     "How much did trade between China and the countries along the route grow?",

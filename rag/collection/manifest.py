@@ -28,6 +28,10 @@ def expected_manifest(settings: Settings, embedder: Embedder) -> dict[str, Any]:
             group = group.setdefault(key, {})
         group[path[-1]] = getattr(settings, name)
     # How files become text, text becomes clean text and clean text becomes sentences: code, not settings.
+    # Builds before RAG_SENTENCE_VECTORS existed embedded each sentence alone: their manifests lack the key and fit
+    # that default still.
+    if settings.sentence_vectors == "own":
+        del manifest["chunking"]["sentence_vectors"]
     manifest["chunking"] |= {"reader": READER_VERSION, "cleaning": CLEANING_VERSION, "sentences": SENTENCE_VERSION}
     return manifest
 
