@@ -474,3 +474,14 @@ def test_late_sentence_vectors_build_the_same_collection_with_a_context_free_emb
     hits = [[(h.chunk_id, h.score) for h in pipe.search(question)] for pipe in (late, plain)]
     assert hits[0] == hits[1] and hits[0]
     assert late.ask(question).text == plain.ask(question).text
+
+
+def test_an_index_built_before_sentence_vectors_could_be_late_still_fits(settings: Settings) -> None:
+    from rag.collection.manifest import expected_manifest, stale_key
+
+    fake = FakeEmbedder()
+    older = expected_manifest(settings, fake)
+    assert "sentence_vectors" not in older["chunking"]
+    assert stale_key(older, expected_manifest(settings, fake)) is None
+    late = expected_manifest(settings.model_copy(update={"sentence_vectors": "late"}), fake)
+    assert stale_key(older, late) == "chunking"
