@@ -8,7 +8,7 @@ date for "when", a quantity for "how many" / "what share"; for "how many X" the 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rag.data import Document
 from rag.lexical import (
@@ -93,11 +93,20 @@ class Question:
             return 0.0
         return sum(c.weight for c in self.mentioned(texts)) / total
 
+    # Positions of the concepts each text mentions, worked out once a text: selection asks of the same
+    # candidates again and again, in every combination.
+    _seen: dict[str, frozenset[int]] = field(default_factory=dict, init=False, compare=False, repr=False)
+
     def mentioned(self, texts: list[str]) -> list[Concept]:
-        """The concepts that the texts mention."""
-        joined = " ".join(texts).lower()
-        tokens = frozenset().union(*(token_set(t) for t in texts))
-        return [c for c in self.concepts if c.mentioned(joined, tokens)]
+        """The concepts that one of the texts mentions (each text on its own)."""
+        found: set[int] = set()
+        for text in texts:
+            if (positions := self._seen.get(text)) is None:
+                low, tokens = text.lower(), token_set(text)
+                positions = frozenset(i for i, c in enumerate(self.concepts) if c.mentioned(low, tokens))
+                self._seen[text] = positions
+            found |= positions
+        return [c for i, c in enumerate(self.concepts) if i in found]
 
     def has_asked_type(self, text: str) -> bool:
         """Whether the text holds a fact of the asked kind (always true when no kind is asked).
