@@ -124,7 +124,7 @@ class LexicalIndex:
 
     def known(self, text: str) -> bool:
         """Whether the corpus contains every token of `text` (a word or a phrase, any language)."""
-        tokens = tokenize(text)
+        tokens = token_set(text)
         return bool(tokens) and all(t in self.df for t in tokens)
 
     def text_idf(self, text: str) -> float:

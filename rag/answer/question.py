@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rag.data import Document
 from rag.lexical import (
     EN_STOP,
     QUESTION_FRAMING,
     TECHNICAL,
+    TOKEN_CACHE,
     WORD,
     ZH_INTERROGATIVE,
     ZH_STOP,
@@ -126,6 +128,7 @@ class Question:
         return False
 
 
+@lru_cache(maxsize=TOKEN_CACHE)
 def informativeness(word: str) -> float:
     """How much a word tells about what is asked, from its frequency in general language."""
     from wordfreq import zipf_frequency
