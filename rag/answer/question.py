@@ -87,17 +87,16 @@ class Question:
     # False when nothing in the question can be looked for: punctuation, emoji, invisible characters or stop
     # words only. Such a question is refused, not answered with whatever sentence is nearest.
     has_content: bool = True
+    # Positions of the concepts each text mentions, worked out once a text: selection asks of the same
+    # candidates again and again, in every combination.
+    _seen: dict[str, frozenset[int]] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def coverage(self, texts: list[str]) -> float:
-        """Idf-weighted share of the concepts that the texts mention together."""
+        """Idf-weighted share of the concepts that the texts mention, each text on its own."""
         total = sum(c.weight for c in self.concepts)
         if total == 0:
             return 0.0
         return sum(c.weight for c in self.mentioned(texts)) / total
-
-    # Positions of the concepts each text mentions, worked out once a text: selection asks of the same
-    # candidates again and again, in every combination.
-    _seen: dict[str, frozenset[int]] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def mentioned(self, texts: list[str]) -> list[Concept]:
         """The concepts that one of the texts mentions (each text on its own)."""
